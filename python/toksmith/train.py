@@ -1,0 +1,193 @@
+"""Training API: count chunks (streaming, parallel, in Rust), then learn BPE merges."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from toksmith import _core
+from toksmith.corpora import expand_inputs, feed_counter, feed_dataset, resolve
+from toksmith.errors import CorpusError, TrainingError
+from toksmith.tokenizer import Tokenizer
+
+# progress(phase, done, total): phase is "count" (bytes) or "merge" (merges); return False to cancel merging.
+ProgressFn = Callable[[str, int, int], object]
+
+
+@dataclass
+class TrainStats:
+    files: int = 0
+    documents: int = 0
+    bytes: int = 0
+    unique_chunks: int = 0
+    invalid_utf8_sequences: int = 0
+    forced_cuts: int = 0
+    seconds_count: float = 0.0
+    seconds_merge: float = 0.0
+    vocab_size: int = 0
+    merges: int = 0
+    peak_rss_mb: float = 0.0
+    inputs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def peak_rss_mb() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024 if sys.platform != "darwin" else r / 2**20
+
+
+def _file_sizes(files: Sequence[Path]) -> int:
+    total = 0
+    for f in files:
+        try:
+            total += f.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def count(
+    inputs: Sequence[str | os.PathLike] | None = None,
+    *,
+    texts: Iterable[str] | None = None,
+    corpus: str | None = None,
+    dataset: str | None = None,
+    dataset_config: str | None = None,
+    split: str = "train",
+    text_field: str = "text",
+    pretokenizer: str = "cl100k",
+    threads: int | None = None,
+    progress: ProgressFn | None = None,
+    stats: TrainStats | None = None,
+) -> _core.Counter:
+    """Count pre-tokenized chunks of a corpus. Inputs: files/globs/folders, in-memory `texts` (documents),
+    a named `corpus`, or a `datasets` `dataset`. Returns the Rust counter."""
+    counter = _core.Counter(pretokenizer, threads)
+    st = stats if stats is not None else TrainStats()
+    files: list[Path] = []
+    if inputs:
+        files += expand_inputs(inputs)
+        st.inputs += [str(i) for i in inputs]
+    if corpus:
+        files += resolve(corpus)
+        st.inputs.append(f"corpus:{corpus}")
+    if not files and texts is None and dataset is None:
+        raise CorpusError("no input: give files, texts, a corpus name or a dataset")
+    total = _file_sizes(files)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("count", done, max(total, done))
+
+    for f in files:
+        feed_counter(counter, f, text_field=text_field, progress=tick)
+    if texts is not None:
+        batch: list[str] = []
+        for t in texts:
+            batch.append(t)
+            if len(batch) >= 4096:
+                counter.add_documents(batch)
+                tick(sum(len(x) for x in batch))
+                batch = []
+        if batch:
+            counter.add_documents(batch)
+            tick(sum(len(x) for x in batch))
+        st.inputs.append("<texts>")
+    if dataset is not None:
+        feed_dataset(counter, dataset, dataset_config, split, text_field, progress=tick)
+        st.inputs.append(f"dataset:{dataset}")
+    st.files += len(files)
+    st.documents = counter.documents
+    st.bytes = counter.bytes_seen
+    st.unique_chunks = counter.unique
+    st.invalid_utf8_sequences = counter.invalid_sequences
+    st.forced_cuts = counter.forced_cuts
+    return counter
+
+
+def train(
+    inputs: Sequence[str | os.PathLike] | None = None,
+    *,
+    texts: Iterable[str] | None = None,
+    corpus: str | None = None,
+    dataset: str | None = None,
+    dataset_config: str | None = None,
+    split: str = "train",
+    text_field: str = "text",
+    vocab_size: int = 32000,
+    pretokenizer: str = "cl100k",
+    min_frequency: int = 2,
+    special_tokens: Sequence[str] = (),
+    max_token_length: int | None = None,
+    initial_merges: Sequence[tuple[bytes, bytes]] = (),
+    threads: int | None = None,
+    progress: ProgressFn | None = None,
+) -> Tokenizer:
+    """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
+
+    `vocab_size` counts special tokens and the 256 byte tokens. Ids: special tokens first, then bytes, then
+    merges. The same inputs and options give the same tokenizer for any `threads`.
+    """
+    specials = list(dict.fromkeys(special_tokens))
+    if len(specials) != len(special_tokens):
+        raise TrainingError("special tokens must be distinct")
+    if vocab_size < 256 + len(specials):
+        raise TrainingError(
+            f"vocab_size {vocab_size} is too small: it must be at least 256 bytes + "
+            f"{len(specials)} special tokens = {256 + len(specials)}"
+        )
+    if min_frequency < 1:
+        raise TrainingError("min_frequency must be at least 1")
+    if max_token_length is not None and max_token_length < 1:
+        raise TrainingError("max_token_length must be at least 1")
+    _core.Pretokenizer(pretokenizer)  # fail fast on an unknown spec (ValueError)
+    st = TrainStats()
+    t0 = time.perf_counter()
+    counter = count(
+        inputs,
+        texts=texts,
+        corpus=corpus,
+        dataset=dataset,
+        dataset_config=dataset_config,
+        split=split,
+        text_field=text_field,
+        pretokenizer=pretokenizer,
+        threads=threads,
+        progress=progress,
+        stats=st,
+    )
+    st.seconds_count = time.perf_counter() - t0
+    if st.bytes == 0 or st.unique_chunks == 0:
+        raise TrainingError("the corpus is empty: no text to learn from")
+    t1 = time.perf_counter()
+
+    def on_merge(done: int, total: int) -> object:
+        return progress("merge", done, total) if progress else True
+
+    core = _core.train_bpe(
+        counter,
+        vocab_size,
+        min_frequency,
+        specials,
+        max_token_length,
+        [(bytes(a), bytes(b)) for a, b in initial_merges],
+        threads,
+        on_merge if progress else None,
+    )
+    st.seconds_merge = time.perf_counter() - t1
+    tok = Tokenizer(core)
+    st.vocab_size = tok.vocab_size
+    st.merges = tok.n_merges
+    st.peak_rss_mb = peak_rss_mb()
+    tok.stats = st
+    return tok

@@ -1,0 +1,336 @@
+//! Hugging Face `tokenizer.json` for byte-level BPE: write ours, read ours and other byte-level BPE files
+//! (GPT-2, SmolLM2, Llama 3 layouts).
+
+use super::FormatError;
+use crate::bytelevel;
+use crate::model::{AddedToken, BpeModel, MergeMode};
+use crate::pretok::{Preset, Pretokenizer};
+use serde_json::{json, Map, Value};
+
+/// The regex written into `tokenizer.json` for a preset. HF runs it with Oniguruma, whose syntax differs
+/// from tiktoken's `fancy-regex` in two places that matter here: `{1,3}+` is not possessive and `$` is an
+/// end-of-line anchor; these spellings have the same meaning under Oniguruma (checked by the test suite).
+pub fn hf_pattern(p: Preset) -> Option<&'static str> {
+    match p {
+        Preset::Gpt2 => Some(crate::pretok::GPT2_HF_PATTERN),
+        Preset::Cl100k => Some(CL100K_HF_PATTERN),
+        Preset::Llama3 => Some(crate::pretok::LLAMA3_PATTERN),
+        Preset::O200k => Some(crate::pretok::O200K_PATTERN),
+        Preset::Whitespace => Some(crate::pretok::WHITESPACE_PATTERN),
+        Preset::None => None,
+    }
+}
+
+pub const CL100K_HF_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s+\z|\s*[\r\n]|\s+(?!\S)|\s";
+
+fn preset_from_hf_pattern(p: &str) -> Option<Preset> {
+    if p == CL100K_HF_PATTERN {
+        return Some(Preset::Cl100k);
+    }
+    Preset::from_pattern(p)
+}
+
+fn byte_level(use_regex: bool) -> Value {
+    json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
+}
+
+fn pre_tokenizer(pt: &Pretokenizer) -> Result<Value, FormatError> {
+    let mut steps: Vec<Value> = Vec::new();
+    if pt.individual_digits() {
+        steps.push(json!({"type": "Digits", "individual_digits": true}));
+    }
+    match pt.as_preset() {
+        Some(Preset::Gpt2) => steps.push(byte_level(true)),
+        Some(Preset::None) => steps.push(byte_level(false)),
+        Some(p) => {
+            steps.push(json!({"type": "Split", "pattern": {"Regex": hf_pattern(p)}, "behavior": "Isolated", "invert": false}));
+            steps.push(byte_level(false));
+        }
+        None => {
+            let pat = pt.pattern().unwrap_or_default();
+            steps.push(json!({"type": "Split", "pattern": {"Regex": pat}, "behavior": "Isolated", "invert": false}));
+            steps.push(byte_level(false));
+        }
+    }
+    Ok(if steps.len() == 1 {
+        steps.pop().expect("one step")
+    } else {
+        json!({"type": "Sequence", "pretokenizers": steps})
+    })
+}
+
+fn token_str(model: &BpeModel, id: u32, added: &rustc_hash::FxHashMap<u32, &AddedToken>) -> String {
+    match added.get(&id) {
+        Some(a) => a.content.clone(),
+        None => bytelevel::encode(model.vocab[id as usize].as_deref().unwrap_or_default()),
+    }
+}
+
+/// Serialise a model as `tokenizer.json` text.
+pub fn to_string(model: &BpeModel) -> Result<String, FormatError> {
+    if model.mode == MergeMode::Ranks && model.merges.is_empty() {
+        return Err(FormatError::Unsupported(
+            "a tiktoken (rank) model has no merges list; derive merges first".into(),
+        ));
+    }
+    let added: rustc_hash::FxHashMap<u32, &AddedToken> =
+        model.added.iter().map(|a| (a.id, a)).collect();
+    let mut vocab = Map::new();
+    for (id, t) in model.vocab.iter().enumerate() {
+        if t.is_some() {
+            vocab.insert(token_str(model, id as u32, &added), Value::from(id));
+        }
+    }
+    let merges: Vec<Value> = model
+        .merges
+        .iter()
+        .map(|&(a, b)| json!([token_str(model, a, &added), token_str(model, b, &added)]))
+        .collect();
+    let mut sorted_added: Vec<&AddedToken> = model.added.iter().collect();
+    sorted_added.sort_by_key(|a| a.id);
+    let added_json: Vec<Value> = sorted_added
+        .iter()
+        .map(|a| {
+            json!({"id": a.id, "content": a.content, "single_word": false, "lstrip": false, "rstrip": false,
+                   "normalized": false, "special": a.special})
+        })
+        .collect();
+    let doc = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added_json,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer(&model.pretok)?,
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {
+            "type": "BPE",
+            "dropout": null,
+            "unk_token": null,
+            "continuing_subword_prefix": null,
+            "end_of_word_suffix": null,
+            "fuse_unk": false,
+            "byte_fallback": false,
+            "ignore_merges": model.ignore_merges,
+            "vocab": vocab,
+            "merges": merges,
+        }
+    });
+    Ok(serde_json::to_string_pretty(&doc).expect("serialisable"))
+}
+
+fn unsupported(what: impl Into<String>) -> FormatError {
+    FormatError::Unsupported(what.into())
+}
+
+fn parse_pretok(v: &Value) -> Result<Pretokenizer, FormatError> {
+    let steps: Vec<&Value> = match v.get("type").and_then(Value::as_str) {
+        Some("Sequence") => v
+            .get("pretokenizers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| FormatError::Invalid("Sequence pre-tokenizer without a list".into()))?
+            .iter()
+            .collect(),
+        Some(_) => vec![v],
+        None => return Err(unsupported("no pre_tokenizer: not a byte-level BPE")),
+    };
+    let mut digits = false;
+    let mut split: Option<Pretokenizer> = None;
+    let mut saw_byte_level = false;
+    for s in steps {
+        match s.get("type").and_then(Value::as_str).unwrap_or("") {
+            "Digits" => {
+                if s.get("individual_digits").and_then(Value::as_bool) != Some(true) {
+                    return Err(unsupported("Digits(individual_digits=false)"));
+                }
+                if split.is_some() || saw_byte_level {
+                    return Err(unsupported("Digits after another split step"));
+                }
+                digits = true;
+            }
+            "Split" => {
+                let pat = s
+                    .pointer("/pattern/Regex")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| unsupported("Split with a plain string pattern"))?;
+                if s.get("behavior").and_then(Value::as_str) != Some("Isolated")
+                    || s.get("invert").and_then(Value::as_bool) == Some(true)
+                {
+                    return Err(unsupported("Split other than Isolated/invert=false"));
+                }
+                if split.is_some() {
+                    return Err(unsupported("two Split steps"));
+                }
+                split = Some(match preset_from_hf_pattern(pat) {
+                    Some(p) => Pretokenizer::preset(p),
+                    None => Pretokenizer::regex(pat)?,
+                });
+            }
+            "ByteLevel" => {
+                if s.get("add_prefix_space").and_then(Value::as_bool) == Some(true) {
+                    return Err(unsupported("ByteLevel(add_prefix_space=true)"));
+                }
+                if s.get("use_regex").and_then(Value::as_bool).unwrap_or(true) {
+                    if split.is_some() {
+                        return Err(unsupported("Split followed by ByteLevel(use_regex=true)"));
+                    }
+                    split = Some(Pretokenizer::preset(Preset::Gpt2));
+                }
+                saw_byte_level = true;
+            }
+            other => return Err(unsupported(format!("pre-tokenizer step {other:?}"))),
+        }
+    }
+    if !saw_byte_level {
+        return Err(unsupported(
+            "no ByteLevel pre-tokenizer: not a byte-level BPE",
+        ));
+    }
+    Ok(split
+        .unwrap_or_else(|| Pretokenizer::preset(Preset::None))
+        .with_individual_digits(digits))
+}
+
+/// Parse `tokenizer.json` text (byte-level BPE only).
+pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
+    let v: Value = serde_json::from_slice(data).map_err(|source| FormatError::Json {
+        path: path.into(),
+        source,
+    })?;
+    let model = v
+        .get("model")
+        .ok_or_else(|| FormatError::Invalid(format!("{path}: no \"model\" section")))?;
+    match model.get("type").and_then(Value::as_str) {
+        Some("BPE") | None if model.get("merges").is_some() => {}
+        Some(t) => {
+            return Err(unsupported(format!(
+                "model type {t} (only BPE is supported)"
+            )))
+        }
+        None => return Err(unsupported("model without type or merges")),
+    }
+    if !matches!(v.get("normalizer"), None | Some(Value::Null)) {
+        return Err(unsupported("a normalizer is set"));
+    }
+    let pretok = parse_pretok(v.get("pre_tokenizer").unwrap_or(&Value::Null))?;
+    let vocab_map = model
+        .get("vocab")
+        .and_then(Value::as_object)
+        .ok_or_else(|| FormatError::Invalid(format!("{path}: model.vocab is not an object")))?;
+
+    let mut added = Vec::new();
+    let mut added_by_content = rustc_hash::FxHashMap::default();
+    if let Some(list) = v.get("added_tokens").and_then(Value::as_array) {
+        for a in list {
+            let id = a.get("id").and_then(Value::as_u64);
+            let content = a.get("content").and_then(Value::as_str);
+            let (Some(id), Some(content)) = (id, content) else {
+                return Err(FormatError::Invalid(format!(
+                    "{path}: added token without id/content"
+                )));
+            };
+            added_by_content.insert(content.to_string(), id as u32);
+            added.push(AddedToken {
+                content: content.into(),
+                id: id as u32,
+                special: a.get("special").and_then(Value::as_bool).unwrap_or(false),
+            });
+        }
+    }
+    let mut vocab: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut str_to_id: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    let set = |vocab: &mut Vec<Option<Vec<u8>>>, id: usize, b: Vec<u8>| {
+        if vocab.len() <= id {
+            vocab.resize(id + 1, None);
+        }
+        vocab[id] = Some(b);
+    };
+    for (s, id) in vocab_map {
+        let id = id.as_u64().ok_or_else(|| {
+            FormatError::Invalid(format!("{path}: vocab id of {s:?} is not an integer"))
+        })? as usize;
+        str_to_id.insert(s.as_str(), id as u32);
+        if added_by_content.get(s.as_str()) == Some(&(id as u32)) {
+            set(&mut vocab, id, s.as_bytes().to_vec());
+            continue;
+        }
+        let b = bytelevel::decode(s)
+            .ok_or_else(|| unsupported(format!("token {s:?} is not byte-level")))?;
+        set(&mut vocab, id, b);
+    }
+    for a in &added {
+        if vocab
+            .get(a.id as usize)
+            .map(|t| t.is_none())
+            .unwrap_or(true)
+        {
+            set(&mut vocab, a.id as usize, a.content.as_bytes().to_vec());
+        }
+    }
+    let merges_v = model
+        .get("merges")
+        .and_then(Value::as_array)
+        .ok_or_else(|| FormatError::Invalid(format!("{path}: model.merges is not a list")))?;
+    let mut merges = Vec::with_capacity(merges_v.len());
+    for (k, m) in merges_v.iter().enumerate() {
+        let (l, r) = match m {
+            Value::String(s) => s.split_once(' ').ok_or_else(|| {
+                FormatError::Invalid(format!("{path}: merge #{k} {s:?} has no space"))
+            })?,
+            Value::Array(a) if a.len() == 2 => (
+                a[0].as_str().unwrap_or_default(),
+                a[1].as_str().unwrap_or_default(),
+            ),
+            _ => {
+                return Err(FormatError::Invalid(format!(
+                    "{path}: merge #{k} is malformed"
+                )))
+            }
+        };
+        let get = |t: &str| {
+            str_to_id.get(t).copied().ok_or_else(|| {
+                FormatError::Invalid(format!("{path}: merge #{k} uses unknown token {t:?}"))
+            })
+        };
+        merges.push((get(l)?, get(r)?));
+    }
+    let m = BpeModel {
+        vocab,
+        merges,
+        added,
+        pretok,
+        mode: MergeMode::Pairs,
+        ignore_merges: model
+            .get("ignore_merges")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    m.validate()?;
+    Ok(m)
+}
+
+/// Derive a merges list for a rank (tiktoken) model, as HF's tiktoken converter does: for each token in
+/// rank order, every split into two tokens, ordered by the ids of the halves.
+pub fn derive_merges(model: &mut BpeModel) {
+    let ids = model.token_ids();
+    let mut merges: Vec<(u32, u32, u32)> = Vec::new();
+    for (id, t) in model.vocab.iter().enumerate() {
+        let Some(t) = t else { continue };
+        if t.len() < 2 || !ids.contains_key(t.as_slice()) {
+            continue;
+        }
+        let mut local: Vec<(u32, u32, u32)> = Vec::new();
+        for k in 1..t.len() {
+            if let (Some(&l), Some(&r)) = (ids.get(&t[..k]), ids.get(&t[k..])) {
+                if (l as usize) < id && (r as usize) < id {
+                    local.push((id as u32, l, r));
+                }
+            }
+        }
+        local.sort_by_key(|&(_, l, r)| (l, r));
+        merges.extend(local);
+    }
+    merges.sort_by_key(|&(id, _, _)| id);
+    model.merges = merges.into_iter().map(|(_, l, r)| (l, r)).collect();
+}

@@ -1,0 +1,98 @@
+//! The trained artefact: vocabulary (id → bytes), ranked merges, added/special tokens and the pre-tokenizer.
+
+use crate::pretok::Pretokenizer;
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("merge #{rank} refers to unknown token id {id}")]
+    BadMergeId { rank: usize, id: u32 },
+    #[error("merge #{rank} produces bytes that are not in the vocabulary")]
+    MergeNotInVocab { rank: usize },
+    #[error("token id {0} is used twice")]
+    DuplicateId(u32),
+    #[error("vocabulary has no token for byte 0x{0:02x}; byte-level BPE needs all 256 bytes")]
+    MissingByte(u8),
+}
+
+/// How adjacent parts are allowed to merge while encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Hugging Face semantics: only the listed merges `(left id, right id)` apply, lowest rank first.
+    Pairs,
+    /// tiktoken semantics: two parts merge when their concatenation is a token; its id is the rank.
+    Ranks,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddedToken {
+    pub content: String,
+    pub id: u32,
+    /// Special (control) tokens are skipped by `decode(skip_special=true)`.
+    pub special: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct BpeModel {
+    /// id → token bytes; `None` for ids that hold no token (gaps in tiktoken files).
+    pub vocab: Vec<Option<Vec<u8>>>,
+    /// Merges in rank order (empty in `Ranks` mode unless derived).
+    pub merges: Vec<(u32, u32)>,
+    pub added: Vec<AddedToken>,
+    pub pretok: Pretokenizer,
+    pub mode: MergeMode,
+    /// HF `ignore_merges`: a chunk that is a whole token is emitted as that token without merging.
+    pub ignore_merges: bool,
+}
+
+impl BpeModel {
+    /// Number of ids (one past the largest id).
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// Number of ids that hold a token.
+    pub fn n_tokens(&self) -> usize {
+        self.vocab.iter().filter(|t| t.is_some()).count()
+    }
+
+    /// bytes → id for the non-added tokens.
+    pub fn token_ids(&self) -> FxHashMap<&[u8], u32> {
+        let added: rustc_hash::FxHashSet<u32> = self.added.iter().map(|a| a.id).collect();
+        let mut m = FxHashMap::default();
+        for (id, t) in self.vocab.iter().enumerate() {
+            if let Some(b) = t {
+                if !added.contains(&(id as u32)) {
+                    m.entry(b.as_slice()).or_insert(id as u32);
+                }
+            }
+        }
+        m
+    }
+
+    /// Check internal consistency: every merge refers to known ids and produces a token of the vocabulary;
+    /// every byte has a token.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let ids = self.token_ids();
+        for b in 0..=255u8 {
+            if !ids.contains_key([b].as_slice()) {
+                return Err(ModelError::MissingByte(b));
+            }
+        }
+        for (rank, &(a, b)) in self.merges.iter().enumerate() {
+            let get = |id: u32| {
+                self.vocab
+                    .get(id as usize)
+                    .and_then(|t| t.as_ref())
+                    .ok_or(ModelError::BadMergeId { rank, id })
+            };
+            let mut cat = get(a)?.clone();
+            cat.extend_from_slice(get(b)?);
+            if !ids.contains_key(cat.as_slice()) {
+                return Err(ModelError::MergeNotInVocab { rank });
+            }
+        }
+        Ok(())
+    }
+}
