@@ -1,0 +1,139 @@
+"""`toksmith train`: learn a byte-level BPE tokenizer and write `tokenizer.json`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from toksmith.train import train as train_api
+from toksmith.cli.common import err_console, fail, one_line_errors, out_console, progress_bar
+from toksmith.corpora import REGISTRY, default_corpus, expand_inputs, iter_documents, resolve
+
+SAMPLE_BYTES = 1 << 20
+
+
+def _sample_text(files: list[Path], text_field: str) -> str:
+    """Up to 1 MiB of text from the first inputs, for the compression line of the summary."""
+    out: list[str] = []
+    n = 0
+    for f in files:
+        for d in iter_documents(f, text_field):
+            out.append(d[: SAMPLE_BYTES - n])
+            n += len(out[-1])
+            if n >= SAMPLE_BYTES:
+                return "".join(out)
+    return "".join(out)
+
+
+@one_line_errors
+def train(
+    files: Optional[list[str]] = typer.Argument(
+        None, help="Text files, globs or folders (.txt .gz .zst .xz .jsonl .parquet). Default: --corpus."
+    ),
+    vocab_size: int = typer.Option(32000, "--vocab-size", "-v", help="Final vocabulary size (bytes and specials included)."),
+    pretokenizer: str = typer.Option(
+        "cl100k", "--pretokenizer", "-p", help="Split pattern: gpt2, cl100k, o200k, llama3, whitespace, none, regex:PAT; prefix digits+ to isolate digits."
+    ),
+    output: Path = typer.Option(Path("tokenizer.json"), "--output", "-o", help="Where to write tokenizer.json."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help=f"A named corpus ({', '.join(REGISTRY)})."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="A datasets dataset: NAME[:CONFIG] or a local path."),
+    split: str = typer.Option("train", "--split", help="Dataset split."),
+    text_field: str = typer.Option("text", "--text-field", help="Text field of .jsonl/.parquet/dataset records."),
+    min_frequency: int = typer.Option(2, "--min-frequency", help="Stop when the best pair is rarer than this."),
+    special_tokens: Optional[list[str]] = typer.Option(None, "--special-token", "-s", help="A special token (repeatable); they get the first ids."),
+    max_token_length: Optional[int] = typer.Option(None, "--max-token-length", help="Longest token in bytes."),
+    threads: Optional[int] = typer.Option(None, "--threads", "-j", help="Worker threads (default: all cores)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train a byte-level BPE tokenizer (counting in parallel in Rust) and write tokenizer.json."""
+    if not output.parent.resolve().is_dir():
+        raise fail(f"output folder {output.parent} does not exist")
+    if output.is_dir():
+        raise fail(f"output {output} is a folder; give a file name such as {output / 'tokenizer.json'}")
+    inputs = list(files or [])
+    ds_name, ds_config = None, None
+    if dataset:
+        ds_name, _, cfg = dataset.partition(":")
+        ds_config = cfg or None
+    if not inputs and not corpus and not dataset:
+        corpus = default_corpus().name
+        if not as_json:
+            err_console.print(f"no input given: training on the default corpus [bold]{corpus}[/]")
+    sample_files = expand_inputs(inputs) if inputs else (resolve(corpus) if corpus else [])
+
+    bar = progress_bar(not quiet and not as_json)
+    t0 = time.perf_counter()
+    with bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int) -> bool:
+            if phase not in tasks:
+                label = "counting" if phase == "count" else "merging"
+                tasks[phase] = bar.add_task(label, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+            return True
+
+        tok = train_api(
+            inputs or None,
+            corpus=corpus,
+            dataset=ds_name,
+            dataset_config=ds_config,
+            split=split,
+            text_field=text_field,
+            vocab_size=vocab_size,
+            pretokenizer=pretokenizer,
+            min_frequency=min_frequency,
+            special_tokens=special_tokens or [],
+            max_token_length=max_token_length,
+            threads=threads,
+            progress=progress,
+        )
+    tok.save(output)
+    total = time.perf_counter() - t0
+    st = tok.stats
+    sample = _sample_text(sample_files, text_field)
+    sample_bytes = len(sample.encode("utf-8"))
+    bpt = sample_bytes / max(1, len(tok.encode(sample, added_tokens=False))) if sample else None
+    summary = {
+        "output": str(output),
+        "inputs": st.inputs,
+        "pretokenizer": tok.pretokenizer,
+        "vocab_size": tok.vocab_size,
+        "merges": tok.n_merges,
+        "bytes": st.bytes,
+        "documents": st.documents,
+        "unique_chunks": st.unique_chunks,
+        "invalid_utf8_sequences": st.invalid_utf8_sequences,
+        "seconds_count": round(st.seconds_count, 3),
+        "seconds_merge": round(st.seconds_merge, 3),
+        "seconds_total": round(total, 3),
+        "peak_rss_mb": round(st.peak_rss_mb, 1),
+        "bytes_per_token_sample": round(bpt, 4) if bpt else None,
+        "sample_bytes": sample_bytes,
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    t = Table(title=f"trained {output}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("inputs", ", ".join(st.inputs))
+    t.add_row("text", f"{st.bytes / 1e6:,.1f} MB in {st.documents:,} documents, {st.unique_chunks:,} distinct chunks")
+    if st.invalid_utf8_sequences:
+        t.add_row("invalid UTF-8", f"{st.invalid_utf8_sequences:,} sequences replaced by U+FFFD")
+    t.add_row("vocabulary", f"{tok.vocab_size:,} tokens ({tok.n_merges:,} merges), pre-tokenizer {tok.pretokenizer}")
+    t.add_row(
+        "time",
+        f"{total:.2f} s (counting {st.seconds_count:.2f} s = {st.bytes / 1e6 / max(st.seconds_count, 1e-9):,.0f} MB/s, "
+        f"merging {st.seconds_merge:.2f} s)",
+    )
+    t.add_row("peak memory", f"{st.peak_rss_mb:,.0f} MB RSS")
+    if bpt:
+        t.add_row("compression", f"{bpt:.3f} bytes/token on the first {sample_bytes / 1e6:.1f} MB of training text")
+    out_console.print(t)
