@@ -70,9 +70,7 @@ class Tokenizer:
         if pattern is None:
             pattern = TIKTOKEN_PATTERNS.get(stem)
             if pattern is None:
-                raise TokenizerFormatError(
-                    f"{p}: unknown encoding, pass pattern= (one of {', '.join(_core.PRESETS)})"
-                )
+                raise TokenizerFormatError(f"{p}: unknown encoding, pass pattern= (one of {', '.join(_core.PRESETS)})")
         if special_tokens is None:
             special_tokens = TIKTOKEN_SPECIALS.get(stem, {})
         return cls(_core.Tokenizer.from_tiktoken(str(p), pattern, dict(special_tokens)))
@@ -89,9 +87,7 @@ class Tokenizer:
         """Encode many texts in parallel (order kept)."""
         return self._core.encode_batch(list(texts), added_tokens, threads)
 
-    def count_batch(
-        self, texts: Sequence[str], added_tokens: bool = False, threads: int | None = None
-    ) -> list[int]:
+    def count_batch(self, texts: Sequence[str], added_tokens: bool = False, threads: int | None = None) -> list[int]:
         """Number of tokens of each text, in parallel."""
         return self._core.count_batch(list(texts), added_tokens, threads)
 

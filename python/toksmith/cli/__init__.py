@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from toksmith.cli import decode, encode, info, train
 from toksmith.cli import corpora as corpora_cmd
+from toksmith.cli import decode, encode, info, train
 
 app = typer.Typer(
     name="toksmith",

@@ -22,11 +22,25 @@ def corpora(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
             avail, size = True, sum(f.stat().st_size for f in files)
         except CorpusError:
             files, avail, size = [], False, 0
-        rows.append({"name": c.name, "available": avail, "files": len(files), "bytes_on_disk": size, "description": c.description})
+        rows.append(
+            {
+                "name": c.name,
+                "available": avail,
+                "files": len(files),
+                "bytes_on_disk": size,
+                "description": c.description,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     t = Table("name", "available", "files", "on disk", "description")
     for r in rows:
-        t.add_row(r["name"], "yes" if r["available"] else "no", str(r["files"]), f"{r['bytes_on_disk'] / 1e6:,.1f} MB", r["description"])
+        t.add_row(
+            r["name"],
+            "yes" if r["available"] else "no",
+            str(r["files"]),
+            f"{r['bytes_on_disk'] / 1e6:,.1f} MB",
+            r["description"],
+        )
     out_console.print(t)

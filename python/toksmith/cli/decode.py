@@ -15,10 +15,12 @@ from toksmith.cli.common import fail, load_tokenizer, one_line_errors
 @one_line_errors
 def decode(
     ids: Optional[list[str]] = typer.Argument(None, help="Token ids (default: read ids from standard input)."),
-    tokenizer: str = typer.Option(..., "--tokenizer", "-t", help="tokenizer.json, a folder holding one, or a .tiktoken file."),
+    tokenizer: str = typer.Option(
+        ..., "--tokenizer", "-t", help="tokenizer.json, a folder holding one, or a .tiktoken file."
+    ),
     pattern: Optional[str] = typer.Option(None, "--pattern", help="Pre-tokenizer preset for a .tiktoken file."),
     skip_special_tokens: bool = typer.Option(False, "--skip-special-tokens", help="Leave special tokens out."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: {\"text\": ...}."),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"text": ...}.'),
 ) -> None:
     """Decode token ids (spaces, commas or a JSON list) back into text."""
     tok = load_tokenizer(tokenizer, pattern)

@@ -15,12 +15,14 @@ from toksmith.cli.common import fail, load_tokenizer, one_line_errors
 @one_line_errors
 def encode(
     file: Optional[Path] = typer.Argument(None, help="Text file to encode (default: standard input)."),
-    tokenizer: str = typer.Option(..., "--tokenizer", "-t", help="tokenizer.json, a folder holding one, or a .tiktoken file."),
+    tokenizer: str = typer.Option(
+        ..., "--tokenizer", "-t", help="tokenizer.json, a folder holding one, or a .tiktoken file."
+    ),
     pattern: Optional[str] = typer.Option(None, "--pattern", help="Pre-tokenizer preset for a .tiktoken file."),
     text: Optional[str] = typer.Option(None, "--text", help="Encode this text instead of a file."),
     no_added_tokens: bool = typer.Option(False, "--no-added-tokens", help="Treat special-token strings as plain text."),
     count: bool = typer.Option(False, "--count", help="Print only the number of tokens."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: {\"ids\": [...], \"count\": N}."),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"ids": [...], "count": N}.'),
 ) -> None:
     """Encode text into token ids (space-separated on one line)."""
     tok = load_tokenizer(tokenizer, pattern)

@@ -10,9 +10,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from toksmith.train import train as train_api
 from toksmith.cli.common import err_console, fail, one_line_errors, out_console, progress_bar
 from toksmith.corpora import REGISTRY, default_corpus, expand_inputs, iter_documents, resolve
+from toksmith.train import train as train_api
 
 SAMPLE_BYTES = 1 << 20
 
@@ -35,9 +35,14 @@ def train(
     files: Optional[list[str]] = typer.Argument(
         None, help="Text files, globs or folders (.txt .gz .zst .xz .jsonl .parquet). Default: --corpus."
     ),
-    vocab_size: int = typer.Option(32000, "--vocab-size", "-v", help="Final vocabulary size (bytes and specials included)."),
+    vocab_size: int = typer.Option(
+        32000, "--vocab-size", "-v", help="Final vocabulary size (bytes and specials included)."
+    ),
     pretokenizer: str = typer.Option(
-        "cl100k", "--pretokenizer", "-p", help="Split pattern: gpt2, cl100k, o200k, llama3, whitespace, none, regex:PAT; prefix digits+ to isolate digits."
+        "cl100k",
+        "--pretokenizer",
+        "-p",
+        help="Split pattern: gpt2, cl100k, o200k, llama3, whitespace, none or regex:PAT; digits+NAME isolates digits.",
     ),
     output: Path = typer.Option(Path("tokenizer.json"), "--output", "-o", help="Where to write tokenizer.json."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help=f"A named corpus ({', '.join(REGISTRY)})."),
@@ -45,7 +50,9 @@ def train(
     split: str = typer.Option("train", "--split", help="Dataset split."),
     text_field: str = typer.Option("text", "--text-field", help="Text field of .jsonl/.parquet/dataset records."),
     min_frequency: int = typer.Option(2, "--min-frequency", help="Stop when the best pair is rarer than this."),
-    special_tokens: Optional[list[str]] = typer.Option(None, "--special-token", "-s", help="A special token (repeatable); they get the first ids."),
+    special_tokens: Optional[list[str]] = typer.Option(
+        None, "--special-token", "-s", help="A special token (repeatable); they get the first ids."
+    ),
     max_token_length: Optional[int] = typer.Option(None, "--max-token-length", help="Longest token in bytes."),
     threads: Optional[int] = typer.Option(None, "--threads", "-j", help="Worker threads (default: all cores)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),

@@ -181,7 +181,7 @@ impl Counter {
         Ok(self.get()?.unique())
     }
     /// The counts as a dict {chunk: count} (for inspection and tests; large for big corpora).
-    fn to_dict<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    fn as_dict<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (k, v) in self.get()?.counts() {
             d.set_item(k.as_ref(), *v)?;
@@ -228,9 +228,8 @@ fn train_bpe(
                 match &progress {
                     None => true,
                     Some(f) => Python::with_gil(|py| match f.call1(py, (done, total)) {
-                        Ok(v) => !v
-                            .bind(py)
-                            .is(&pyo3::types::PyBool::new(py, false).to_owned()),
+                        // Only an explicit False cancels; None and other values go on.
+                        Ok(v) => !matches!(v.extract::<bool>(py), Ok(false)),
                         Err(e) => {
                             *err2.lock().unwrap() = Some(e);
                             false

@@ -74,6 +74,9 @@ fn unpack(p: u64) -> (u32, u32) {
     ((p >> 32) as u32, p as u32)
 }
 
+/// Pair counts and, per pair, the words holding it.
+type PairTables = (FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>);
+
 /// State of the merge loop; public so other trainers (supertokens, morphology) can drive it.
 pub struct BpeState {
     pub words: Vec<Vec<u32>>,
@@ -137,7 +140,7 @@ impl BpeState {
         let n = words.len();
         let nthreads = rayon::current_num_threads().max(1);
         let step = n.div_ceil(nthreads * 4).max(1);
-        let parts: Vec<(FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>)> = (0..n)
+        let parts: Vec<PairTables> = (0..n)
             .step_by(step)
             .collect::<Vec<_>>()
             .into_par_iter()
@@ -328,7 +331,7 @@ pub fn train(
         let grew: Vec<u64> = grew.into_iter().filter(|p| !banned.contains(p)).collect();
         sel.grew(&grew, &st.view());
         done += 1;
-        if done % report_every == 0 && !progress(done, planned) {
+        if done.is_multiple_of(report_every) && !progress(done, planned) {
             return Err(TrainError::Cancelled);
         }
     }
