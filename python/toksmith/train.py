@@ -53,6 +53,26 @@ def _file_sizes(files: Sequence[Path]) -> int:
     return total
 
 
+SMALL_FILE = 1 << 20
+SMALL_BATCH = 64 << 20
+
+
+def _is_plain(p: Path) -> bool:
+    suffixes = [x.lower() for x in p.suffixes]
+    return not any(x in (".gz", ".zst", ".zstd", ".xz", ".lzma", ".jsonl", ".parquet") for x in suffixes)
+
+
+def _feed_small(counter: _core.Counter, files: list[Path], tick: Callable[[int], None]) -> None:
+    datas = []
+    for f in files:
+        try:
+            datas.append(f.read_bytes())
+        except OSError as e:
+            raise CorpusError(f"cannot read {f}: {e}") from None
+    counter.add_documents_bytes(datas)
+    tick(sum(len(d) for d in datas))
+
+
 def count(
     inputs: Sequence[str | os.PathLike] | None = None,
     *,
@@ -89,8 +109,21 @@ def count(
         if progress:
             progress("count", done, max(total, done))
 
+    small: list[Path] = []
+    small_bytes = 0
     for f in files:
-        feed_counter(counter, f, text_field=text_field, progress=tick)
+        size = f.stat().st_size if f.exists() else 0
+        if size <= SMALL_FILE and _is_plain(f):
+            # Many small files: read a batch and count them in parallel, each file one document.
+            small.append(f)
+            small_bytes += size
+            if small_bytes >= SMALL_BATCH:
+                _feed_small(counter, small, tick)
+                small, small_bytes = [], 0
+        else:
+            feed_counter(counter, f, text_field=text_field, progress=tick)
+    if small:
+        _feed_small(counter, small, tick)
     if texts is not None:
         batch: list[str] = []
         for t in texts:

@@ -28,15 +28,11 @@ def find_shared() -> Path | None:
 
 def _stdlib_files() -> list[Path]:
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix in (".py", ".txt", ".rst")
-        and p.is_file()
-        and "site-packages" not in p.parts
-        and "__pycache__" not in p.parts
-    )
-    return files
+    files: list[Path] = []
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [x for x in dirs if x not in ("site-packages", "__pycache__", "dist-packages")]
+        files.extend(Path(d) / n for n in names if n.endswith((".py", ".txt", ".rst")))
+    return sorted(files)
 
 
 def _shared_files(*rel: str) -> Callable[[], list[Path]]:

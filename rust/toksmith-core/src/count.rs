@@ -69,32 +69,38 @@ fn count_literal_replacement(b: &[u8]) -> u64 {
 }
 
 /// A streaming, parallel chunk counter.
+///
+/// Each worker thread counts into its own map (kept for the whole run, so a chunk is allocated once per thread,
+/// not once per block); the maps are added together when the counts are read. Sums do not depend on which
+/// thread counted what, so the result is the same for any thread count.
 pub struct Counter {
     pretok: Pretokenizer,
     counts: Counts,
+    shards: Vec<std::sync::Mutex<Counts>>,
     pending: Vec<u8>,
     block: usize,
     batch: usize,
     pub bytes_seen: u64,
     pub documents: u64,
     pub invalid_sequences: u64,
-    /// Cuts made where no safe point was found within `max_block` (the count may then differ slightly from
+    /// Cuts made where no safe point was found within `MAX_BLOCK` (the count may then differ slightly from
     /// counting the stream as one string).
     pub forced_cuts: u64,
 }
 
 const MAX_BLOCK: usize = 64 << 20;
+const READ_BUF: usize = 4 << 20;
 
 impl Counter {
     pub fn new(pretok: Pretokenizer) -> Self {
-        let threads = rayon::current_num_threads().max(1);
         let block = 1 << 20;
         Counter {
             pretok,
             counts: Counts::default(),
+            shards: Vec::new(),
             pending: Vec::new(),
             block,
-            batch: block * 4 * threads,
+            batch: block * 16,
             bytes_seen: 0,
             documents: 0,
             invalid_sequences: 0,
@@ -106,20 +112,29 @@ impl Counter {
         &self.pretok
     }
 
+    fn ensure_shards(&mut self) {
+        let n = rayon::current_num_threads().max(1);
+        while self.shards.len() < n {
+            self.shards.push(std::sync::Mutex::new(Counts::default()));
+        }
+    }
+
     /// Count whole documents, each pre-tokenized on its own (in parallel).
     pub fn add_documents(&mut self, docs: &[&str]) {
-        let pt = &self.pretok;
-        let local = docs
-            .par_iter()
-            .with_min_len(64)
-            .fold(Counts::default, |mut m, d| {
-                count_into(pt, d, &mut m);
-                m
-            })
-            .reduce(Counts::default, merge_counts);
         self.bytes_seen += docs.iter().map(|d| d.len() as u64).sum::<u64>();
         self.documents += docs.len() as u64;
-        self.absorb(local);
+        // Group small documents so a task is worth scheduling.
+        let per = docs.len().div_ceil(rayon::current_num_threads().max(1) * 8).max(1);
+        self.ensure_shards();
+        let pt = &self.pretok;
+        let shards = &self.shards;
+        docs.par_chunks(per).for_each(|group| {
+            let i = rayon::current_thread_index().unwrap_or(0) % shards.len();
+            let mut m = shards[i].lock().expect("count shard lock");
+            for d in group {
+                count_into(pt, d, &mut m);
+            }
+        });
     }
 
     /// Count raw documents given as bytes (invalid UTF-8 replaced).
@@ -130,9 +145,17 @@ impl Counter {
         self.add_documents(&refs);
     }
 
-    fn absorb(&mut self, local: Counts) {
-        let old = std::mem::take(&mut self.counts);
-        self.counts = merge_counts(old, local);
+    /// Add the per-thread maps into `counts`.
+    fn consolidate(&mut self) {
+        let shards: Vec<Counts> = self
+            .shards
+            .iter_mut()
+            .map(|m| std::mem::take(m.get_mut().expect("count shard lock")))
+            .collect();
+        for s in shards {
+            let old = std::mem::take(&mut self.counts);
+            self.counts = merge_counts(old, s);
+        }
     }
 
     /// Feed the next bytes of a stream.
@@ -150,8 +173,8 @@ impl Counter {
         self.documents += 1;
     }
 
-    fn flush(&mut self, last: bool) {
-        let buf = std::mem::take(&mut self.pending);
+    /// Cut `buf` into blocks at safe points. Returns the blocks and how many bytes they cover.
+    fn cut_blocks<'b>(&mut self, buf: &'b [u8], last: bool) -> (Vec<&'b [u8]>, usize) {
         let mut blocks: Vec<&[u8]> = Vec::new();
         let mut pos = 0;
         while pos < buf.len() {
@@ -194,36 +217,44 @@ impl Counter {
                 None => break,
             }
         }
+        (blocks, pos)
+    }
+
+    fn flush(&mut self, last: bool) {
+        let buf = std::mem::take(&mut self.pending);
+        let (blocks, pos) = self.cut_blocks(&buf, last);
+        self.ensure_shards();
         let pt = &self.pretok;
-        let (local, invalid) = blocks
+        let shards = &self.shards;
+        let invalid: u64 = blocks
             .par_iter()
+            .with_max_len(1)
             .map(|b| {
                 let (text, bad) = decode_lossy(b);
-                let mut m = Counts::default();
+                let i = rayon::current_thread_index().unwrap_or(0) % shards.len();
+                let mut m = shards[i].lock().expect("count shard lock");
                 count_into(pt, &text, &mut m);
-                (m, bad)
+                bad
             })
-            .reduce(
-                || (Counts::default(), 0),
-                |(a, x), (b, y)| (merge_counts(a, b), x + y),
-            );
+            .sum();
         self.invalid_sequences += invalid;
-        self.absorb(local);
-        self.pending = buf[pos..].to_vec();
+        let mut rest = buf;
+        rest.drain(..pos);
+        self.pending = rest;
     }
 
     /// Count a file: plain text, `.gz` or `.zst` (decompressed while streaming). The file is one stream.
+    /// Reading and decompressing run on their own thread, overlapping with counting.
     pub fn feed_file(&mut self, path: &Path) -> Result<(), CountError> {
         let io = |source| CountError::Io {
             path: path.display().to_string(),
             source,
         };
         let f = std::fs::File::open(path).map_err(io)?;
+        let size = f.metadata().map(|m| m.len() as usize).unwrap_or(READ_BUF);
         let name = path.to_string_lossy().to_ascii_lowercase();
-        let mut reader: Box<dyn Read> = if name.ends_with(".gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-                f,
-            )))
+        let mut reader: Box<dyn Read + Send> = if name.ends_with(".gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)))
         } else if name.ends_with(".zst") || name.ends_with(".zstd") {
             let mut d = zstd::stream::read::Decoder::new(f).map_err(io)?;
             d.window_log_max(31).map_err(io)?;
@@ -231,32 +262,69 @@ impl Counter {
         } else {
             Box::new(f)
         };
-        let mut buf = vec![0u8; 8 << 20];
-        loop {
-            let n = reader.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            self.feed(&buf[..n]);
+        if size < READ_BUF && !(name.ends_with(".gz") || name.ends_with(".zst")) {
+            // Small plain file: read it at once.
+            let mut data = Vec::with_capacity(size);
+            reader.read_to_end(&mut data).map_err(io)?;
+            self.feed(&data);
+            self.end_stream();
+            return Ok(());
         }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+        let result = std::thread::scope(|s| {
+            s.spawn(move || loop {
+                let mut buf = vec![0u8; READ_BUF];
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match reader.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    return;
+                }
+                buf.truncate(filled);
+                if tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+            });
+            for msg in rx {
+                let data = msg?;
+                self.feed(&data);
+            }
+            Ok::<(), std::io::Error>(())
+        });
+        result.map_err(io)?;
         self.end_stream();
         Ok(())
     }
 
     /// Merge another counter's counts into this one.
-    pub fn merge(&mut self, other: Counter) {
+    pub fn merge(&mut self, mut other: Counter) {
+        other.consolidate();
+        self.consolidate();
         self.bytes_seen += other.bytes_seen;
         self.documents += other.documents;
         self.invalid_sequences += other.invalid_sequences;
         self.forced_cuts += other.forced_cuts;
-        self.absorb(other.counts);
+        let old = std::mem::take(&mut self.counts);
+        self.counts = merge_counts(old, other.counts);
     }
 
-    pub fn unique(&self) -> usize {
+    /// Number of distinct chunks so far.
+    pub fn unique(&mut self) -> usize {
+        self.consolidate();
         self.counts.len()
     }
 
-    pub fn counts(&self) -> &Counts {
+    pub fn counts(&mut self) -> &Counts {
+        self.consolidate();
         &self.counts
     }
 
@@ -265,6 +333,7 @@ impl Counter {
         if !self.pending.is_empty() {
             self.flush(true);
         }
+        self.consolidate();
         let mut v: Vec<(Box<str>, u64)> = self.counts.into_iter().collect();
         v.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
         v
@@ -286,6 +355,7 @@ mod tests {
         let mut c = Counter::new(pt.clone());
         c.block = 4096;
         c.batch = 4096 * 8;
+        assert_eq!(c.unique(), 0);
         for piece in text.as_bytes().chunks(1000) {
             c.feed(piece);
         }
