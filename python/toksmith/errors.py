@@ -1,4 +1,5 @@
-"""Typed exceptions. They are defined in the Rust extension so that Rust errors map onto them directly."""
+"""Typed exceptions. They are defined in the Rust extension so that Rust errors map onto them directly;
+`AnalysisError` (premium reports and tokenizer analysis) is a plain Python subclass of `ToksmithError`."""
 
 from toksmith._core import (
     CorpusError,
@@ -8,4 +9,10 @@ from toksmith._core import (
     TrainingError,
 )
 
-__all__ = ["CorpusError", "EncodingError", "TokenizerFormatError", "ToksmithError", "TrainingError"]
+
+class AnalysisError(ToksmithError):
+    """Bad input to `toksmith premium` / `toksmith analyze`: unknown tokenizer spec, missing language file,
+    misaligned parallel corpus, empty corpus, malformed price file."""
+
+
+__all__ = ["AnalysisError", "CorpusError", "EncodingError", "TokenizerFormatError", "ToksmithError", "TrainingError"]

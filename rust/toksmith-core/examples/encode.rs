@@ -16,6 +16,10 @@ fn main() {
         let t = Instant::now();
         let ids = enc.encode(&text, false);
         let s = t.elapsed().as_secs_f64();
-        println!("{} tokens, {:.1} MB/s", ids.len(), text.len() as f64 / 1e6 / s);
+        println!(
+            "{} tokens, {:.1} MB/s",
+            ids.len(),
+            text.len() as f64 / 1e6 / s
+        );
     }
 }

@@ -14,7 +14,7 @@ fn main() {
     for f in &args[3..] {
         c.feed_file(std::path::Path::new(f)).expect("read");
     }
-    let chunks = c.into_sorted();
+    let chunks = c.into_chunks();
     let tc = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let cfg = TrainConfig {

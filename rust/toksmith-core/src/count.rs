@@ -124,7 +124,10 @@ impl Counter {
         self.bytes_seen += docs.iter().map(|d| d.len() as u64).sum::<u64>();
         self.documents += docs.len() as u64;
         // Group small documents so a task is worth scheduling.
-        let per = docs.len().div_ceil(rayon::current_num_threads().max(1) * 8).max(1);
+        let per = docs
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1) * 8)
+            .max(1);
         self.ensure_shards();
         let pt = &self.pretok;
         let shards = &self.shards;
@@ -254,7 +257,9 @@ impl Counter {
         let size = f.metadata().map(|m| m.len() as usize).unwrap_or(READ_BUF);
         let name = path.to_string_lossy().to_ascii_lowercase();
         let mut reader: Box<dyn Read + Send> = if name.ends_with(".gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)))
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                f,
+            )))
         } else if name.ends_with(".zst") || name.ends_with(".zstd") {
             let mut d = zstd::stream::read::Decoder::new(f).map_err(io)?;
             d.window_log_max(31).map_err(io)?;
@@ -328,13 +333,19 @@ impl Counter {
         &self.counts
     }
 
-    /// The counts, sorted by chunk bytes (a deterministic order). Pending stream bytes are counted first.
-    pub fn into_sorted(mut self) -> Vec<(Box<str>, u64)> {
+    /// The counts in no particular order (training does not depend on it: merges are chosen by count and
+    /// token ids only). Pending stream bytes are counted first.
+    pub fn into_chunks(mut self) -> Vec<(Box<str>, u64)> {
         if !self.pending.is_empty() {
             self.flush(true);
         }
         self.consolidate();
-        let mut v: Vec<(Box<str>, u64)> = self.counts.into_iter().collect();
+        self.counts.into_iter().collect()
+    }
+
+    /// The counts, sorted by chunk bytes.
+    pub fn into_sorted(self) -> Vec<(Box<str>, u64)> {
+        let mut v = self.into_chunks();
         v.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
         v
     }

@@ -223,7 +223,7 @@ fn train_bpe(
     let err2 = py_err.clone();
     let result = py.allow_threads(move || {
         with_threads(threads, move || {
-            let chunks = c.into_sorted();
+            let chunks = c.into_chunks();
             let mut cb = |done: usize, total: usize| -> bool {
                 match &progress {
                     None => true,

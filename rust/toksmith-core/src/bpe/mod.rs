@@ -88,10 +88,12 @@ pub struct BpeState {
     pub pair_counts: FxHashMap<u64, i64>,
     pair_words: FxHashMap<u64, Vec<u32>>,
     n_special: usize,
+    scratch_deltas: FxHashMap<u64, i64>,
+    scratch_new: Vec<(u64, u32)>,
 }
 
 impl BpeState {
-    /// Build the state from sorted chunk counts: specials, 256 byte tokens, words as byte-token ids.
+    /// Build the state from chunk counts (any order): specials, 256 byte tokens, words as byte-token ids.
     pub fn new(chunks: &[(Box<str>, u64)], special_tokens: &[String]) -> Result<Self, TrainError> {
         let mut tokens: Vec<Vec<u8>> = Vec::new();
         let mut token_ids = FxHashMap::default();
@@ -128,6 +130,8 @@ impl BpeState {
             pair_counts: FxHashMap::default(),
             pair_words: FxHashMap::default(),
             n_special: special_tokens.len(),
+            scratch_deltas: FxHashMap::default(),
+            scratch_new: Vec::new(),
         };
         st.count_pairs();
         Ok(st)
@@ -206,35 +210,44 @@ impl BpeState {
 
         let words = &mut self.words;
         let counts = &self.word_counts;
-        let mut deltas: FxHashMap<u64, i64> = FxHashMap::default();
-        let mut new_pairs: Vec<(u64, u32)> = Vec::new();
+        let mut deltas = std::mem::take(&mut self.scratch_deltas);
+        let mut new_pairs = std::mem::take(&mut self.scratch_new);
+        deltas.clear();
+        new_pairs.clear();
         for &w in &widx {
             let cnt = counts[w as usize] as i64;
             let syms = &mut words[w as usize];
-            let mut i = 0;
-            while i + 1 < syms.len() {
-                if syms[i] == a && syms[i + 1] == b {
-                    if i > 0 {
-                        let p = syms[i - 1];
+            // Compact in place: `out` trails `r`; the symbol before a match is read from the merged output and
+            // the one after it from the input, exactly as merging left to right in place would see them.
+            let len = syms.len();
+            let (mut r, mut out) = (0usize, 0usize);
+            while r < len {
+                if r + 1 < len && syms[r] == a && syms[r + 1] == b {
+                    if out > 0 {
+                        let p = syms[out - 1];
                         *deltas.entry(pack(p, a)).or_insert(0) -= cnt;
                         *deltas.entry(pack(p, c)).or_insert(0) += cnt;
                         new_pairs.push((pack(p, c), w));
                     }
                     *deltas.entry(pair).or_insert(0) -= cnt;
-                    if i + 2 < syms.len() {
-                        let nx = syms[i + 2];
+                    if r + 2 < len {
+                        let nx = syms[r + 2];
                         *deltas.entry(pack(b, nx)).or_insert(0) -= cnt;
                         *deltas.entry(pack(c, nx)).or_insert(0) += cnt;
                         new_pairs.push((pack(c, nx), w));
                     }
-                    syms[i] = c;
-                    syms.remove(i + 1);
+                    syms[out] = c;
+                    r += 2;
+                } else {
+                    syms[out] = syms[r];
+                    r += 1;
                 }
-                i += 1;
+                out += 1;
             }
+            syms.truncate(out);
         }
         let mut grew = Vec::new();
-        for (p, d) in deltas {
+        for (&p, &d) in deltas.iter() {
             if d == 0 {
                 continue;
             }
@@ -246,12 +259,14 @@ impl BpeState {
                 grew.push(p);
             }
         }
-        for (p, w) in new_pairs {
+        for &(p, w) in new_pairs.iter() {
             let e = self.pair_words.entry(p).or_default();
             if e.last() != Some(&w) {
                 e.push(w);
             }
         }
+        self.scratch_deltas = deltas;
+        self.scratch_new = new_pairs;
         grew.sort_unstable();
         grew
     }
@@ -279,7 +294,7 @@ impl BpeState {
     }
 }
 
-/// Train a byte-level BPE model from sorted chunk counts.
+/// Train a byte-level BPE model from chunk counts (in any order: the result does not depend on it).
 pub fn train(
     chunks: &[(Box<str>, u64)],
     pretok: Pretokenizer,

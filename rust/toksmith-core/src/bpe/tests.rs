@@ -224,3 +224,19 @@ fn thread_count_does_not_change_result() {
     };
     assert_eq!(run(1).merges, run(3).merges);
 }
+
+#[test]
+fn chunk_order_does_not_change_result() {
+    let pt = Pretokenizer::preset(Preset::Gpt2);
+    let chunks = sorted_counts(&pt, &TEXTS.join(" "));
+    let mut rev = chunks.clone();
+    rev.reverse();
+    let cfg = TrainConfig {
+        vocab_size: 300,
+        ..Default::default()
+    };
+    let a = train(&chunks, pt.clone(), &cfg, None, &mut |_, _| true).unwrap();
+    let b = train(&rev, pt, &cfg, None, &mut |_, _| true).unwrap();
+    assert_eq!(a.merges, b.merges);
+    assert_eq!(a.vocab, b.vocab);
+}
