@@ -22,14 +22,35 @@ fn dec(s: &str, i: usize) -> (char, usize) {
 #[inline(always)]
 fn run(s: &str, mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
     let n = s.len();
-    while i < n {
+    let b = s.as_bytes();
+    let ascii = ascii_flags();
+    loop {
+        // ASCII fast path: one table lookup per byte.
+        while i < n && b[i] < 0x80 && pred(ascii[b[i] as usize]) {
+            i += 1;
+        }
+        if i >= n || b[i] < 0x80 {
+            return i;
+        }
         let (c, l) = dec(s, i);
         if !pred(flags(c)) {
-            break;
+            return i;
         }
         i += l;
     }
-    i
+}
+
+/// Flags of the 128 ASCII chars.
+#[inline(always)]
+fn ascii_flags() -> &'static [u8; 128] {
+    static T: once_cell::sync::Lazy<[u8; 128]> = once_cell::sync::Lazy::new(|| {
+        let mut t = [0u8; 128];
+        for (i, x) in t.iter_mut().enumerate() {
+            *x = flags(i as u8 as char);
+        }
+        t
+    });
+    &T
 }
 
 /// End of the run of chars from `i` that are in `set`.

@@ -1,0 +1,489 @@
+"""Tokenizer specs and counting adapters for `premium` and `analyze`.
+
+A spec string names a tokenizer; `TokenizerSpec.parse` understands:
+
+- `bytes`, `chars`: pseudo-tokenizers (UTF-8 bytes, Unicode code points);
+- `PATH.tiktoken` or `tiktoken:PATH[:PATTERN]`: a tiktoken rank file (the pattern preset is known for the public
+  encodings by file name: cl100k_base, o200k_base, gpt2, r50k_base, p50k_base, whisper-multilingual);
+- `PATH/tokenizer.json`, a folder holding one, or `json:PATH`: a toksmith / Hugging Face `tokenizer.json`
+  (counted by the Rust encoder when it can load it, else by Hugging Face `tokenizers`); `hf:PATH` forces
+  Hugging Face `tokenizers`;
+- `PATH.model` or `sp:PATH`: a SentencePiece model (the `sentencepiece` package);
+- a bare name (`cl100k_base`, `gpt2.tiktoken`, `smollm2-135m`) that is not a path here is looked up in the shared
+  data folder's `tokenizers/`;
+- `LABEL=SPEC` sets the name shown in reports.
+
+`TokenizerSpec.load()` gives a `LoadedTokenizer` with `count(texts)` (tokens per text, no special tokens added,
+in parallel) and `encode(texts)` (token ids).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from toksmith.errors import AnalysisError, TokenizerFormatError
+
+KINDS = ("bytes", "chars", "tiktoken", "json", "hf", "sentencepiece")
+
+# Pre-tokenizer preset of each public tiktoken file, by file stem. Whisper's pattern (the original GPT-2 regex)
+# splits exactly as the `gpt2` preset.
+TIKTOKEN_PRESETS: dict[str, str] = {
+    "cl100k_base": "cl100k",
+    "o200k_base": "o200k",
+    "gpt2": "gpt2",
+    "r50k_base": "gpt2",
+    "p50k_base": "gpt2",
+    "p50k_edit": "gpt2",
+    "whisper-multilingual": "gpt2",
+    "multilingual": "gpt2",
+    "whisper-gpt2": "gpt2",
+}
+
+_LABEL_RE = re.compile(r"^([A-Za-z0-9_.+\-]+)=(.+)$")
+_TIKTOKEN_LINE = re.compile(rb"^[A-Za-z0-9+/=]* \d+\r?$")
+UNICODE_CODE_POINTS = 0x110000
+
+
+def _shared_tokenizers() -> Optional[Path]:
+    from toksmith.corpora.registry import find_shared
+
+    env = os.environ.get("TOKSMITH_TOKENIZERS")
+    if env:
+        return Path(env)
+    s = find_shared()
+    return s / "tokenizers" if s is not None else None
+
+
+def _looks_like_tiktoken(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return False
+    return bool(_TIKTOKEN_LINE.match(first.rstrip(b"\n")))
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """A parsed tokenizer spec: what kind of tokenizer, where its file is, and the name to show."""
+
+    kind: str
+    path: Optional[str] = None
+    pattern: Optional[str] = None
+    label: str = ""
+    raw: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.raw
+
+    @classmethod
+    def parse(cls, spec: str) -> TokenizerSpec:
+        """Parse a spec string (see the module doc); raise `AnalysisError` for one that names nothing usable."""
+        raw = spec.strip()
+        if not raw:
+            raise AnalysisError("empty tokenizer spec")
+        label = ""
+        m = _LABEL_RE.match(raw)
+        if m and not Path(raw).exists():
+            label, rest = m.group(1), m.group(2)
+        else:
+            rest = raw
+        s = cls._parse_body(rest, raw)
+        return cls(kind=s.kind, path=s.path, pattern=s.pattern, label=label or s.label, raw=raw)
+
+    @classmethod
+    def _parse_body(cls, rest: str, raw: str) -> TokenizerSpec:
+        if rest in ("bytes", "chars"):
+            return cls(kind=rest, label=rest)
+        low = rest.lower()
+        if low.startswith("tiktoken:"):
+            body = rest[len("tiktoken:") :]
+            path, pattern = cls._split_path_pattern(body, raw)
+            return cls(kind="tiktoken", path=str(path), pattern=pattern, label=_stem(path))
+        for prefix, kind in (("sp:", "sentencepiece"), ("sentencepiece:", "sentencepiece"), ("hf:", "hf"), ("json:", "json")):
+            if low.startswith(prefix):
+                p = cls._resolve(rest[len(prefix) :], raw)
+                if kind == "sentencepiece":
+                    p = _sp_file(p, raw)
+                else:
+                    p = _json_file(p, raw)
+                return cls(kind=kind, path=str(p), label=_label_of(p))
+        p = cls._resolve(rest, raw, must_exist=False)
+        if p is None:
+            raise AnalysisError(
+                f"unknown tokenizer spec {raw!r}: not a file or folder here, not a known name in the shared "
+                "tokenizers folder, and not bytes/chars/tiktoken:PATH:PATTERN/sp:PATH/hf:PATH"
+            )
+        if p.is_dir():
+            if (p / "tokenizer.json").is_file():
+                return cls(kind="json", path=str(p / "tokenizer.json"), label=p.name)
+            models = sorted(p.glob("*.model"))
+            if len(models) == 1:
+                return cls(kind="sentencepiece", path=str(models[0]), label=p.name)
+            raise AnalysisError(f"tokenizer spec {raw!r}: folder {p} holds no tokenizer.json or single .model file")
+        suffix = p.suffix.lower()
+        if suffix == ".tiktoken" or (suffix not in (".json", ".model") and _looks_like_tiktoken(p)):
+            stem = _stem(p)
+            if stem not in TIKTOKEN_PRESETS:
+                raise AnalysisError(
+                    f"tokenizer spec {raw!r}: unknown tiktoken encoding {stem!r}; give its pre-tokenizer pattern as "
+                    "tiktoken:PATH:PATTERN (e.g. cl100k, gpt2, o200k, llama3, regex:...)"
+                )
+            return cls(kind="tiktoken", path=str(p), pattern=TIKTOKEN_PRESETS[stem], label=stem)
+        if suffix == ".model":
+            return cls(kind="sentencepiece", path=str(p), label=_label_of(p))
+        if suffix == ".json":
+            return cls(kind="json", path=str(p), label=_label_of(p))
+        raise AnalysisError(f"unknown tokenizer spec {raw!r}: cannot tell what kind of tokenizer file {p} is")
+
+    @staticmethod
+    def _resolve(rest: str, raw: str, must_exist: bool = True) -> Optional[Path]:
+        p = Path(rest).expanduser()
+        if p.exists():
+            return p
+        if not p.is_absolute():
+            shared = _shared_tokenizers()
+            if shared is not None:
+                for cand in (shared / rest, shared / f"{rest}.tiktoken", shared / f"{rest}.model"):
+                    if cand.exists():
+                        return cand
+        if must_exist:
+            raise AnalysisError(f"tokenizer spec {raw!r}: no such file or folder: {rest}")
+        return None
+
+    @classmethod
+    def _split_path_pattern(cls, body: str, raw: str) -> tuple[Path, Optional[str]]:
+        """`PATH` or `PATH:PATTERN`; the pattern itself may hold colons (`regex:...`)."""
+        p = cls._resolve(body, raw, must_exist=False)
+        if p is not None and p.is_file():
+            stem = _stem(p)
+            return p, TIKTOKEN_PRESETS.get(stem) or _need_pattern(raw, stem)
+        for i, ch in enumerate(body):
+            if ch != ":" or i == 0:
+                continue
+            p = cls._resolve(body[:i], raw, must_exist=False)
+            if p is not None and p.is_file():
+                pattern = body[i + 1 :]
+                if not pattern:
+                    return p, TIKTOKEN_PRESETS.get(_stem(p)) or _need_pattern(raw, _stem(p))
+                return p, pattern
+        raise AnalysisError(f"tokenizer spec {raw!r}: no such tiktoken file")
+
+    def load(self, threads: Optional[int] = None) -> LoadedTokenizer:
+        return load(self, threads=threads)
+
+
+def _need_pattern(raw: str, stem: str) -> str:
+    raise AnalysisError(
+        f"tokenizer spec {raw!r}: unknown tiktoken encoding {stem!r}; give the pattern as tiktoken:PATH:PATTERN"
+    )
+
+
+def _stem(p: Path | str) -> str:
+    return Path(p).name.split(".")[0]
+
+
+def _label_of(p: Path) -> str:
+    if p.name in ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model"):
+        return p.parent.name or p.stem
+    return p.stem
+
+
+def _json_file(p: Path, raw: str) -> Path:
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.is_file():
+        raise AnalysisError(f"tokenizer spec {raw!r}: no such tokenizer.json: {p}")
+    return p
+
+
+def _sp_file(p: Path, raw: str) -> Path:
+    if p.is_dir():
+        models = sorted(p.glob("*.model"))
+        if len(models) != 1:
+            raise AnalysisError(f"tokenizer spec {raw!r}: folder {p} does not hold exactly one .model file")
+        p = models[0]
+    return p
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loaded tokenizers
+
+
+@dataclass
+class LoadedTokenizer:
+    """A tokenizer ready to count: `count(texts)` → tokens per text (no special tokens added), `encode(texts)` →
+    token ids per text. `backend` says which implementation counts."""
+
+    name: str
+    spec: TokenizerSpec
+    backend: str
+    vocab_size: int
+    _count: Callable[[list[str]], np.ndarray] = field(repr=False)
+    _encode: Callable[[list[str]], list[np.ndarray]] = field(repr=False)
+
+    def count(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self._count(texts), dtype=np.int64)
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        texts = list(texts)
+        if not texts:
+            return []
+        return self._encode(texts)
+
+
+def load(spec: TokenizerSpec | str, threads: Optional[int] = None) -> LoadedTokenizer:
+    """Load a tokenizer from a spec (string or parsed)."""
+    if isinstance(spec, str):
+        spec = TokenizerSpec.parse(spec)
+    name = spec.name
+    if spec.kind == "bytes":
+        return LoadedTokenizer(name, spec, "bytes", 256, _count_bytes, _encode_bytes)
+    if spec.kind == "chars":
+        return LoadedTokenizer(name, spec, "chars", UNICODE_CODE_POINTS, _count_chars, _encode_chars)
+    if spec.kind == "tiktoken":
+        from toksmith.tokenizer import Tokenizer
+
+        try:
+            tok = Tokenizer.from_tiktoken(spec.path, pattern=spec.pattern)
+        except ValueError as e:  # unknown pre-tokenizer preset
+            raise AnalysisError(f"tokenizer spec {spec.raw!r}: {e}") from None
+        return _rust(name, spec, tok, tok.vocab_size, threads)
+    if spec.kind == "json":
+        return _load_json(spec, threads)
+    if spec.kind == "hf":
+        return _hf(spec, threads)
+    if spec.kind == "sentencepiece":
+        return _sentencepiece(spec, threads)
+    raise AnalysisError(f"unknown tokenizer kind {spec.kind!r}")
+
+
+def _count_bytes(texts: list[str]) -> np.ndarray:
+    return np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _encode_bytes(texts: list[str]) -> list[np.ndarray]:
+    return [np.frombuffer(t.encode("utf-8", "surrogatepass"), dtype=np.uint8).astype(np.int64) for t in texts]
+
+
+def _count_chars(texts: list[str]) -> np.ndarray:
+    return np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _encode_chars(texts: list[str]) -> list[np.ndarray]:
+    return [np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64) for t in texts]
+
+
+def _rust(
+    name: str,
+    spec: TokenizerSpec,
+    tok: Any,
+    vocab_size: int,
+    threads: Optional[int],
+    needs_fallback: Optional[Callable[[str], bool]] = None,
+    fallback: Optional[LoadedTokenizer] = None,
+) -> LoadedTokenizer:
+    def count(texts: list[str]) -> np.ndarray:
+        out = np.asarray(tok.count_batch(texts, added_tokens=False, threads=threads), dtype=np.int64)
+        if needs_fallback is not None and fallback is not None:
+            idx = [i for i, t in enumerate(texts) if needs_fallback(t)]
+            if idx:
+                out[idx] = fallback.count([texts[i] for i in idx])
+        return out
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        ids = tok.encode_batch(texts, added_tokens=False, threads=threads)
+        out = [np.asarray(x, dtype=np.int64) for x in ids]
+        if needs_fallback is not None and fallback is not None:
+            idx = [i for i, t in enumerate(texts) if needs_fallback(t)]
+            if idx:
+                for i, e in zip(idx, fallback.encode([texts[i] for i in idx])):
+                    out[i] = e
+        return out
+
+    backend = "toksmith (Rust)" if fallback is None else "toksmith (Rust) + tokenizers for rare lines"
+    return LoadedTokenizer(name, spec, backend, vocab_size, count, encode)
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte → printable character map (the byte-level alphabet of `tokenizer.json`)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
+    """Rust encoder when it loads the file; byte-level BPE files that lack some byte tokens (SmolLM2 has no token
+    for 21 bytes, most of which never occur in UTF-8 text) load with those bytes added under fresh ids, and the
+    rare texts that hold such a byte are counted by Hugging Face `tokenizers` (which drops them); anything else
+    (WordPiece, Unigram, normalizers, ...) goes to `tokenizers`."""
+    from toksmith.tokenizer import Tokenizer
+
+    path = Path(spec.path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: cannot read {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: {path} is not JSON: {e}") from None
+    try:
+        tok = Tokenizer.from_str(text)
+        return _rust(spec.name, spec, tok, _json_vocab_size(data, tok.vocab_size), threads)
+    except (TokenizerFormatError, ValueError) as e:
+        first_error = e
+    if "has no token for byte" in str(first_error):
+        patched = _patch_missing_bytes(data)
+        if patched is not None:
+            pdata, missing = patched
+            try:
+                tok = Tokenizer.from_str(json.dumps(pdata))
+            except (TokenizerFormatError, ValueError):
+                tok = None
+            if tok is not None:
+                fb = _hf(spec, threads, quiet=True)
+                if fb is None:
+                    raise AnalysisError(
+                        f"tokenizer spec {spec.raw!r}: {first_error}; install `tokenizers` to count it"
+                    )
+                pat = re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in sorted(missing)) + b"]")
+                can_occur = [b for b in missing if b < 0xC0 or 0xC2 <= b <= 0xF4]
+                if not can_occur:
+                    needs = None
+                else:
+                    def needs(t: str, _s=pat.search) -> bool:
+                        return _s(t.encode("utf-8", "surrogatepass")) is not None
+
+                return _rust(spec.name, spec, tok, _json_vocab_size(data, None), threads, needs, fb)
+    fb = _hf(spec, threads, quiet=True)
+    if fb is None:
+        raise AnalysisError(
+            f"tokenizer spec {spec.raw!r}: the Rust encoder cannot load it ({first_error}) and the `tokenizers` "
+            "package is not installed"
+        )
+    return fb
+
+
+def _json_vocab_size(data: dict, fallback: Optional[int]) -> int:
+    vocab = (data.get("model") or {}).get("vocab")
+    ids: set[int] = set()
+    if isinstance(vocab, dict):
+        ids.update(int(v) for v in vocab.values())
+    elif isinstance(vocab, list):  # Unigram: [[piece, score], ...]
+        ids.update(range(len(vocab)))
+    for a in data.get("added_tokens") or []:
+        if isinstance(a, dict) and "id" in a:
+            ids.add(int(a["id"]))
+    if ids:
+        return len(ids)
+    return int(fallback or 0)
+
+
+def _patch_missing_bytes(data: dict) -> Optional[tuple[dict, list[int]]]:
+    model = data.get("model") or {}
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict):
+        return None
+    b2u = _bytes_to_unicode()
+    missing = [b for b in range(256) if b2u[b] not in vocab]
+    if not missing:
+        return None
+    used = set(int(v) for v in vocab.values())
+    used.update(int(a["id"]) for a in data.get("added_tokens") or [] if isinstance(a, dict) and "id" in a)
+    nxt = max(used) + 1 if used else 0
+    new_vocab = dict(vocab)
+    for b in missing:
+        new_vocab[b2u[b]] = nxt
+        nxt += 1
+    pdata = dict(data)
+    pdata["model"] = dict(model, vocab=new_vocab)
+    return pdata, missing
+
+
+def _hf(spec: TokenizerSpec, threads: Optional[int], quiet: bool = False) -> Any:
+    try:
+        from tokenizers import Tokenizer as HFTokenizer
+    except ImportError:
+        if quiet:
+            return None
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: the `tokenizers` package is not installed") from None
+    try:
+        hf = HFTokenizer.from_file(str(spec.path))
+    except Exception as e:  # tokenizers raises a plain Exception on a bad file
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: Hugging Face tokenizers cannot load it: {e}") from None
+    hf.no_padding()
+    hf.no_truncation()
+    fast = getattr(hf, "encode_batch_fast", None) or hf.encode_batch
+
+    def count(texts: list[str]) -> np.ndarray:
+        return np.fromiter((len(e) for e in fast(texts, add_special_tokens=False)), dtype=np.int64, count=len(texts))
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(e.ids, dtype=np.int64) for e in fast(texts, add_special_tokens=False)]
+
+    return LoadedTokenizer(spec.name, spec, "tokenizers (HF)", hf.get_vocab_size(with_added_tokens=True), count, encode)
+
+
+def _sentencepiece(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: the `sentencepiece` package is not installed") from None
+    p = Path(spec.path)
+    if not p.is_file():
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: no such SentencePiece model: {p}")
+    try:
+        sp = spm.SentencePieceProcessor(model_file=str(p))
+    except (RuntimeError, OSError) as e:
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: not a SentencePiece model: {e}") from None
+    nt = threads if threads else (os.cpu_count() or 1)
+
+    def enc(texts: list[str]) -> list[list[int]]:
+        try:
+            return sp.encode(texts, out_type=int, num_threads=nt)
+        except TypeError:  # older sentencepiece without num_threads
+            return sp.encode(texts, out_type=int)
+
+    def count(texts: list[str]) -> np.ndarray:
+        return np.fromiter((len(x) for x in enc(texts)), dtype=np.int64, count=len(texts))
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(x, dtype=np.int64) for x in enc(texts)]
+
+    return LoadedTokenizer(spec.name, spec, "sentencepiece", sp.get_piece_size(), count, encode)
+
+
+def load_all(specs: Sequence[str], threads: Optional[int] = None) -> list[LoadedTokenizer]:
+    """Parse and load several specs; names are made unique (`name`, `name#2`, ...)."""
+    if not specs:
+        raise AnalysisError("no tokenizer given")
+    parsed = [TokenizerSpec.parse(s) for s in specs]
+    out: list[LoadedTokenizer] = []
+    seen: dict[str, int] = {}
+    for sp in parsed:
+        t = load(sp, threads=threads)
+        n = seen.get(t.name, 0) + 1
+        seen[t.name] = n
+        if n > 1:
+            t.name = f"{t.name}#{n}"
+        out.append(t)
+    return out
