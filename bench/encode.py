@@ -97,6 +97,27 @@ def unpack_corpus() -> Path:
     return Path(out.strip().splitlines()[-1])
 
 
+def toksmith_build() -> str:
+    """Which toksmith is measured: git HEAD of its source tree (+dirty) and the extension's mtime."""
+    import toksmith._core as core
+
+    so = Path(core.__file__)
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(so.stat().st_mtime))
+    try:
+        root = so.parents[2]
+        head = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        head, dirty = "?", ""
+    return f"toksmith {so.name} built {built}; source HEAD {head[:60]}{' (+uncommitted changes)' if dirty else ''}"
+
+
 def bench_encoding(name: str, text: str, docs: list[str], args: argparse.Namespace, libs: set[str]) -> list[Row]:
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
@@ -227,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{toksmith.__version__}, tiktoken {tiktoken.__version__}, tokenizers {tokenizers.__version__}",
         flush=True,
     )
+    print(toksmith_build(), flush=True)
     rows: list[Row] = []
     for name in names:
         rows += bench_encoding(name, text, docs, args, libs)

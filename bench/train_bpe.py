@@ -71,10 +71,38 @@ def unpack_corpus() -> Path:
     return Path(out.strip().splitlines()[-1])
 
 
-def iter_paragraphs(files: Sequence[Path], max_chars: int = 1 << 20) -> Iterator[str]:
-    """Stream the files as chunks cut just before a non-blank line that follows a blank line (so every
-    chunk ends with its paragraph's newlines, as the split patterns would cut there anyway), at most
-    about `max_chars` characters each. Nothing but the current chunk is held in memory."""
+def toksmith_build() -> str:
+    """Which toksmith is measured: git HEAD of its source tree (+dirty) and the extension's mtime."""
+    import toksmith._core as core
+
+    so = Path(core.__file__)
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(so.stat().st_mtime))
+    try:
+        root = so.parents[2]
+        head = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        head, dirty = "?", ""
+    return f"toksmith {so.name} built {built}; source HEAD {head[:60]}{' (+uncommitted changes)' if dirty else ''}"
+
+
+def iter_paragraphs(files: Sequence[Path], pattern: str, max_chars: int = 1 << 20) -> Iterator[str]:
+    r"""Stream the files as paragraph chunks (at most about `max_chars` characters each), for trainers
+    that take an iterator of texts. Nothing but the current chunk is held in memory.
+
+    Chunks are cut where the split pattern cuts anyway, so that pre-tokenizing the chunks gives the same
+    pieces as pre-tokenizing the whole file: before a non-blank line that follows a blank line, and
+    * cl100k: after the newlines (`.\n\n` is one cl100k piece, `\s*[\r\n]` takes the newline run);
+    * gpt2: before the whitespace run (at the end of a text, `\s++$` would glue the newlines into one
+      piece, while inside the text they are split as `\n`, `\n`), which moves to the next chunk.
+    """
+    carry_ws = pattern == "gpt2"
     for f in files:
         with open(f, encoding="utf-8", newline="") as fh:
             buf: list[str] = []
@@ -83,8 +111,17 @@ def iter_paragraphs(files: Sequence[Path], max_chars: int = 1 << 20) -> Iterator
             for line in fh:
                 blank = not line.strip()
                 if buf and ((prev_blank and not blank) or size >= max_chars):
-                    yield "".join(buf)
+                    text = "".join(buf)
                     buf, size = [], 0
+                    if carry_ws:
+                        body = text.rstrip(" \t\n\r\f\v")
+                        if body:
+                            yield body
+                        if len(body) < len(text):
+                            buf.append(text[len(body) :])
+                            size = len(text) - len(body)
+                    else:
+                        yield text
                 buf.append(line)
                 size += len(line)
                 prev_blank = blank
@@ -103,12 +140,15 @@ def warm_page_cache(files: Sequence[Path]) -> None:
 # --------------------------------------------------------------------------------------------------
 # child: one trainer
 # --------------------------------------------------------------------------------------------------
-def train_toksmith(files: list[Path], vocab: int, pattern: str, workdir: Path) -> dict[str, Any]:
+def train_toksmith(
+    files: list[Path], vocab: int, pattern: str, workdir: Path, min_frequency: int | None = None
+) -> dict[str, Any]:
     import toksmith
 
     res: dict[str, Any] = {"version": toksmith.__version__, "rss_base_mib": rss_mib_self()}
+    kw = {} if min_frequency is None else {"min_frequency": min_frequency}
     t0 = time.perf_counter()
-    tok = toksmith.train([str(f) for f in files], vocab_size=vocab, pretokenizer=pattern)
+    tok = toksmith.train([str(f) for f in files], vocab_size=vocab, pretokenizer=pattern, **kw)
     res["train_s"] = time.perf_counter() - t0
     res["rss_train_mib"] = rss_mib_self()
     st = tok.stats
@@ -163,7 +203,7 @@ def train_rustbpe(files: list[Path], vocab: int, pattern: str, workdir: Path) ->
     res: dict[str, Any] = {"version": version("rustbpe"), "rss_base_mib": rss_mib_self()}
     t0 = time.perf_counter()
     tok = rustbpe.Tokenizer()
-    tok.train_from_iterator(iter_paragraphs(files), vocab, pattern=TIKTOKEN_PATTERNS[pattern])
+    tok.train_from_iterator(iter_paragraphs(files, pattern), vocab, pattern=TIKTOKEN_PATTERNS[pattern])
     res["train_s"] = time.perf_counter() - t0
     res["rss_train_mib"] = rss_mib_self()
     res["vocab"] = tok.vocab_size
@@ -217,7 +257,10 @@ TRAIN_FUNCS = {
 def run_one(name: str, args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files]
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-        res = TRAIN_FUNCS[name](files, args.vocab, args.pattern, Path(tmp))
+        if name == "toksmith":
+            res = train_toksmith(files, args.vocab, args.pattern, Path(tmp), args.toksmith_min_frequency)
+        else:
+            res = TRAIN_FUNCS[name](files, args.vocab, args.pattern, Path(tmp))
         encode, decode = res.pop("encode"), res.pop("decode")
         heldout = Path(args.heldout).read_text(encoding="utf-8")  # read only now: not in the train peak
         t0 = time.perf_counter()
@@ -255,6 +298,11 @@ def spawn(name: str, files: list[Path], heldout: Path, args: argparse.Namespace)
         str(heldout),
         "--result",
         str(result),
+        *(
+            ["--toksmith-min-frequency", str(args.toksmith_min_frequency)]
+            if args.toksmith_min_frequency is not None
+            else []
+        ),
         "--files",
         *map(str, files),
     ]
@@ -385,6 +433,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--json", type=Path, default=None, help="also write all results to this JSON file")
     ap.add_argument("--timeout", type=float, default=0, help="kill a trainer after this many seconds (0 = no limit)")
+    ap.add_argument(
+        "--toksmith-min-frequency",
+        type=int,
+        default=None,
+        help="min_frequency for toksmith.train (default: the library's, 2; HF's default is 0 and rustbpe "
+        "has none, so with 2 toksmith can stop short of --vocab on small corpora)",
+    )
     ap.add_argument("--verbose", action="store_true", help="show the children's stdout (on stderr)")
     # internal: the child mode
     ap.add_argument("--one", choices=TRAINERS, default=None, help=argparse.SUPPRESS)
@@ -409,9 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     corpus_bytes = sum(f.stat().st_size for f in files)
     print(
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, corpus {data} "
-        f"({len(files)} file(s), {corpus_bytes:,} bytes), vocab {args.vocab}, pattern {args.pattern}",
+        f"({len(files)} file(s), {corpus_bytes:,} bytes), vocab {args.vocab}, pattern {args.pattern}"
+        + ("" if args.toksmith_min_frequency is None else f", toksmith min_frequency {args.toksmith_min_frequency}"),
         flush=True,
     )
+    print(toksmith_build(), flush=True)
     warm_page_cache([*files, heldout])
     results = [spawn(n, files, heldout, args) for n in names]
     print_table(results, args, corpus_bytes)
