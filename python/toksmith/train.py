@@ -6,6 +6,7 @@ import os
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class TrainStats:
     vocab_size: int = 0
     merges: int = 0
     peak_rss_mb: float = 0.0
+    stopped_early: str | None = None
     inputs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -159,7 +161,7 @@ def train(
     text_field: str = "text",
     vocab_size: int = 32000,
     pretokenizer: str = "cl100k",
-    min_frequency: int = 2,
+    min_frequency: int = 1,
     special_tokens: Sequence[str] = (),
     max_token_length: int | None = None,
     initial_merges: Sequence[tuple[bytes, bytes]] = (),
@@ -168,7 +170,9 @@ def train(
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
 
-    `vocab_size` counts special tokens and the 256 byte tokens. Ids: special tokens first, then bytes, then
+    `vocab_size` counts special tokens and the 256 byte tokens. Training stops early (with a warning) only when
+    no pair occurs `min_frequency` times any more (default 1: the requested size unless pairs run out).
+    Ids: special tokens first, then bytes, then
     merges. The same inputs and options give the same tokenizer for any `threads`.
     """
     specials = list(dict.fromkeys(special_tokens))
@@ -220,6 +224,12 @@ def train(
     st.seconds_merge = time.perf_counter() - t1
     tok = Tokenizer(core)
     st.vocab_size = tok.vocab_size
+    if tok.vocab_size < vocab_size:
+        st.stopped_early = (
+            f"vocabulary has {tok.vocab_size} tokens, not {vocab_size}: no pair occurs at least "
+            f"{min_frequency} time(s) any more (a larger corpus or a smaller --min-frequency gives more)"
+        )
+        warnings.warn(st.stopped_early, stacklevel=2)
     st.merges = tok.n_merges
     st.peak_rss_mb = peak_rss_mb()
     tok.stats = st

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -49,7 +50,9 @@ def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="A datasets dataset: NAME[:CONFIG] or a local path."),
     split: str = typer.Option("train", "--split", help="Dataset split."),
     text_field: str = typer.Option("text", "--text-field", help="Text field of .jsonl/.parquet/dataset records."),
-    min_frequency: int = typer.Option(2, "--min-frequency", help="Stop when the best pair is rarer than this."),
+    min_frequency: int = typer.Option(
+        1, "--min-frequency", help="Stop early when the best pair occurs fewer times than this."
+    ),
     special_tokens: Optional[list[str]] = typer.Option(
         None, "--special-token", "-s", help="A special token (repeatable); they get the first ids."
     ),
@@ -86,21 +89,23 @@ def train(
             bar.update(tasks[phase], completed=done, total=total)
             return True
 
-        tok = train_api(
-            inputs or None,
-            corpus=corpus,
-            dataset=ds_name,
-            dataset_config=ds_config,
-            split=split,
-            text_field=text_field,
-            vocab_size=vocab_size,
-            pretokenizer=pretokenizer,
-            min_frequency=min_frequency,
-            special_tokens=special_tokens or [],
-            max_token_length=max_token_length,
-            threads=threads,
-            progress=progress,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tok = train_api(
+                inputs or None,
+                corpus=corpus,
+                dataset=ds_name,
+                dataset_config=ds_config,
+                split=split,
+                text_field=text_field,
+                vocab_size=vocab_size,
+                pretokenizer=pretokenizer,
+                min_frequency=min_frequency,
+                special_tokens=special_tokens or [],
+                max_token_length=max_token_length,
+                threads=threads,
+                progress=progress,
+            )
     tok.save(output)
     total = time.perf_counter() - t0
     st = tok.stats
@@ -123,6 +128,7 @@ def train(
         "peak_rss_mb": round(st.peak_rss_mb, 1),
         "bytes_per_token_sample": round(bpt, 4) if bpt else None,
         "sample_bytes": sample_bytes,
+        "stopped_early": st.stopped_early,
     }
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -132,6 +138,8 @@ def train(
     t.add_column()
     t.add_row("inputs", ", ".join(st.inputs))
     t.add_row("text", f"{st.bytes / 1e6:,.1f} MB in {st.documents:,} documents, {st.unique_chunks:,} distinct chunks")
+    if st.stopped_early:
+        t.add_row("note", st.stopped_early)
     if st.invalid_utf8_sequences:
         t.add_row("invalid UTF-8", f"{st.invalid_utf8_sequences:,} sequences replaced by U+FFFD")
     t.add_row("vocabulary", f"{tok.vocab_size:,} tokens ({tok.n_merges:,} merges), pre-tokenizer {tok.pretokenizer}")

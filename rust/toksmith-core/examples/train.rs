@@ -19,6 +19,10 @@ fn main() {
     let t = Instant::now();
     let cfg = TrainConfig {
         vocab_size: vocab,
+        min_frequency: std::env::var("MIN_FREQUENCY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
         ..Default::default()
     };
     let m = train(&chunks, pt, &cfg, None, &mut |_, _| true).expect("train");

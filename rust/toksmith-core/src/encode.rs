@@ -52,6 +52,8 @@ impl Cache {
 }
 
 pub struct Encoder {
+    /// One chunk cache per thread that encodes with this encoder, kept across calls.
+    caches: thread_local::ThreadLocal<std::cell::RefCell<Cache>>,
     model: BpeModel,
     byte_ids: [u32; 256],
     pairs: FxHashMap<u64, (u32, u32)>,
@@ -98,6 +100,7 @@ impl Encoder {
         };
         let whole_token_shortcut = model.mode == MergeMode::Ranks || model.ignore_merges;
         Ok(Encoder {
+            caches: thread_local::ThreadLocal::new(),
             model,
             byte_ids,
             pairs,
@@ -314,39 +317,45 @@ impl Encoder {
         }
     }
 
+    /// Run `f` with this thread's chunk cache.
+    #[inline]
+    fn with_cache<R>(&self, f: impl FnOnce(&mut Cache) -> R) -> R {
+        let cell = self.caches.get_or_default();
+        match cell.try_borrow_mut() {
+            Ok(mut c) => f(&mut c),
+            Err(_) => f(&mut Cache::default()), // re-entrant use on one thread: a private cache
+        }
+    }
+
     pub fn encode(&self, text: &str, added_tokens: bool) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3);
-        let mut cache = Cache::default();
-        self.encode_into(text, added_tokens, &mut cache, &mut out);
+        self.with_cache(|cache| self.encode_into(text, added_tokens, cache, &mut out));
         out
     }
 
-    /// Encode many texts across threads (the global rayon pool). Output order follows input order.
+    /// Encode many texts across threads (the current rayon pool). Output order follows input order.
     pub fn encode_batch(&self, texts: &[&str], added_tokens: bool) -> Vec<Vec<u32>> {
         texts
             .par_iter()
             .with_min_len(8)
-            .map_init(Cache::default, |cache, t| {
+            .map(|t| {
                 let mut out = Vec::with_capacity(t.len() / 3);
-                self.encode_into(t, added_tokens, cache, &mut out);
+                self.with_cache(|cache| self.encode_into(t, added_tokens, cache, &mut out));
                 out
             })
             .collect()
     }
 
-    /// Number of tokens of each text, without materialising ids.
+    /// Number of tokens of each text, without keeping the ids.
     pub fn count_batch(&self, texts: &[&str], added_tokens: bool) -> Vec<usize> {
         texts
             .par_iter()
             .with_min_len(8)
-            .map_init(
-                || (Cache::default(), Vec::new()),
-                |(cache, buf), t| {
-                    buf.clear();
-                    self.encode_into(t, added_tokens, cache, buf);
-                    buf.len()
-                },
-            )
+            .map_init(Vec::new, |buf, t| {
+                buf.clear();
+                self.with_cache(|cache| self.encode_into(t, added_tokens, cache, buf));
+                buf.len()
+            })
             .collect()
     }
 
