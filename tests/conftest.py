@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-from reference import SweepResult, chunked, flores_members, member_lines
+from hypothesis.configuration import set_hypothesis_home_dir
 
+from reference import DIVERSE_LANGS, flores_members, member_lines
 from toksmith.corpora import find_shared
 
-# No example database (it would be written into the checkout) and no deadline (CI machines are shared).
+# Nothing written into the checkout: no example database, and Hypothesis' caches go to the temp folder.
+# No deadline either (CI machines are shared).
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "toksmith-tests-hypothesis")
 settings.register_profile(
     "toksmith",
     deadline=None,
@@ -23,13 +27,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 settings.load_profile("toksmith")
-
-# ~20 languages covering many scripts and segmentation styles (no spaces, marks, RTL, ...).
-DIVERSE_LANGS = [
-    "eng_Latn", "fra_Latn", "deu_Latn", "vie_Latn", "tur_Latn", "rus_Cyrl", "ell_Grek", "heb_Hebr",
-    "arb_Arab", "hin_Deva", "ben_Beng", "tam_Taml", "tha_Thai", "mya_Mymr", "khm_Khmr", "kat_Geor",
-    "amh_Ethi", "zho_Hans", "jpn_Jpan", "kor_Hang", "yue_Hant", "bod_Tibt", "sat_Olck",
-]  # fmt: skip
 
 
 def n_workers() -> int:
@@ -93,27 +90,3 @@ def pool() -> Iterator[ProcessPoolExecutor]:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=n_workers(), mp_context=ctx) as ex:
         yield ex
-
-
-def run_sweep(
-    pool: ProcessPoolExecutor,
-    fn: Callable[..., SweepResult],
-    zip_path: Path,
-    members: Sequence[str],
-    *args: object,
-    per_task: int = 8,
-) -> SweepResult:
-    """Run `fn(zip_path, members_chunk, *args)` over all members in the pool and merge the results."""
-    futures = [pool.submit(fn, str(zip_path), part, *args) for part in chunked(members, per_task)]
-    total = SweepResult()
-    for f in futures:
-        r = f.result()
-        total.files += r.files
-        total.lines += r.lines
-        total.mismatches += r.mismatches
-    return total
-
-
-def format_mismatches(res: SweepResult, limit: int = 8) -> str:
-    head = "\n".join(f"  {m} {where}: {detail}" for m, where, detail in res.mismatches[:limit])
-    return f"{len(res.mismatches)} mismatches, first ones:\n{head}"

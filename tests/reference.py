@@ -11,12 +11,17 @@ from __future__ import annotations
 import functools
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import regex
+import tiktoken
+from tiktoken.load import load_tiktoken_bpe
+
+import toksmith
 
 # --------------------------------------------------------------------------------------------------------
 # Reference split patterns
@@ -57,7 +62,7 @@ PRESET_PATTERNS: dict[str, Optional[str]] = {
 SPLIT_PRESETS = [p for p, pat in PRESET_PATTERNS.items() if pat is not None]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(pattern: str) -> regex.Pattern:
     return regex.compile(pattern)
 
@@ -120,18 +125,13 @@ TIKTOKEN_SPECS: dict[str, TiktokenSpec] = {
             "<|endofprompt|>": 100276,
         },
     ),
-    "o200k_base": TiktokenSpec(
-        "o200k_base.tiktoken", O200K_PAT, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}
-    ),
+    "o200k_base": TiktokenSpec("o200k_base.tiktoken", O200K_PAT, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
     "gpt2": TiktokenSpec("gpt2.tiktoken", GPT2_PAT, {"<|endoftext|>": 50256}, 50257),
 }
 
 
-@functools.lru_cache(maxsize=None)
-def tiktoken_encoding(tokenizers_dir: str, name: str):  # -> tiktoken.Encoding
-    import tiktoken
-    from tiktoken.load import load_tiktoken_bpe
-
+@functools.cache
+def tiktoken_encoding(tokenizers_dir: str, name: str) -> tiktoken.Encoding:
     spec = TIKTOKEN_SPECS[name]
     return tiktoken.Encoding(
         name=name,
@@ -142,10 +142,8 @@ def tiktoken_encoding(tokenizers_dir: str, name: str):  # -> tiktoken.Encoding
     )
 
 
-@functools.lru_cache(maxsize=None)
-def toksmith_tiktoken(tokenizers_dir: str, name: str):  # -> toksmith.Tokenizer
-    import toksmith
-
+@functools.cache
+def toksmith_tiktoken(tokenizers_dir: str, name: str) -> toksmith.Tokenizer:
     return toksmith.Tokenizer.from_tiktoken(Path(tokenizers_dir) / TIKTOKEN_SPECS[name].file)
 
 
@@ -154,6 +152,12 @@ def toksmith_tiktoken(tokenizers_dir: str, name: str):  # -> toksmith.Tokenizer
 # --------------------------------------------------------------------------------------------------------
 FLORES_LANGS = 204
 FLORES_LINES = {"dev": 997, "devtest": 1012}
+# ~20 languages covering many scripts and segmentation styles (no spaces, marks, RTL, ...).
+DIVERSE_LANGS = [
+    "eng_Latn", "fra_Latn", "deu_Latn", "vie_Latn", "tur_Latn", "rus_Cyrl", "ell_Grek", "heb_Hebr",
+    "arb_Arab", "hin_Deva", "ben_Beng", "tam_Taml", "tha_Thai", "mya_Mymr", "khm_Khmr", "kat_Geor",
+    "amh_Ethi", "zho_Hans", "jpn_Jpan", "kor_Hang", "yue_Hant", "bod_Tibt", "sat_Olck",
+]  # fmt: skip
 
 
 def flores_members(zip_path: str | Path) -> list[str]:
@@ -200,26 +204,27 @@ def _first_diff(a: Sequence[object], b: Sequence[object]) -> int:
 
 def _describe(ref: Sequence[object], got: Sequence[object]) -> str:
     i = _first_diff(ref, got)
-    return f"first difference at {i}: reference {list(ref[max(0, i - 2) : i + 3])!r} vs ours {list(got[max(0, i - 2) : i + 3])!r}"
+    lo, hi = max(0, i - 2), i + 3
+    return f"first difference at {i}: reference {list(ref[lo:hi])!r} vs ours {list(got[lo:hi])!r}"
 
 
 def pretok_sweep(zip_path: str, members: list[str], preset: str) -> SweepResult:
     """Compare `toksmith.Pretokenizer(preset).split` with the reference regex on every line of the given
-    FLORES files and on each whole file (lines joined by newlines, i.e. the file text)."""
-    import toksmith
-
+    FLORES files and on each whole file (its lines joined by newlines)."""
     pt = toksmith.Pretokenizer(preset)
+    pattern = PRESET_PATTERNS[preset]
+    assert pattern is not None
+    findall = compiled(pattern).findall  # no preset pattern can match the empty string
     res = SweepResult()
     for m, text in iter_flores(zip_path, members):
         res.files += 1
-        whole = text[:-1]  # the lines joined by "\n"
-        for name, t in (("file", whole), ("file+final newline", text)):
-            ref, got = reference_split(preset, t), pt.split(t)
-            if ref != got:
-                res.mismatches.append((m, name, _describe(ref, got)))
-        for i, line in enumerate(member_lines(text)):
+        lines = member_lines(text)
+        whole = "\n".join(lines)
+        ref, got = findall(whole), pt.split(whole)
+        if ref != got:
+            res.mismatches.append((m, "whole file", _describe(ref, got)))
+        for i, (line, ref, got) in enumerate(zip(lines, map(findall, lines), map(pt.split, lines))):
             res.lines += 1
-            ref, got = reference_split(preset, line), pt.split(line)
             if ref != got:
                 res.mismatches.append((m, f"line {i + 1}", f"{line!r}: {_describe(ref, got)}"))
     return res
@@ -246,3 +251,27 @@ def tiktoken_sweep(zip_path: str, members: list[str], tokenizers_dir: str, name:
             elif tok.decode(g) != line:
                 res.mismatches.append((m, f"line {i + 1}", "decode(encode(line)) != line"))
     return res
+
+
+def run_sweep(
+    pool: Executor,
+    fn: Callable[..., SweepResult],
+    zip_path: Path,
+    members: Sequence[str],
+    *args: object,
+    per_task: int = 8,
+) -> SweepResult:
+    """Run `fn(zip_path, members_chunk, *args)` over all members in the pool and merge the results."""
+    futures = [pool.submit(fn, str(zip_path), part, *args) for part in chunked(members, per_task)]
+    total = SweepResult()
+    for f in futures:
+        r = f.result()
+        total.files += r.files
+        total.lines += r.lines
+        total.mismatches += r.mismatches
+    return total
+
+
+def format_mismatches(res: SweepResult, limit: int = 8) -> str:
+    head = "\n".join(f"  {m} {where}: {detail}" for m, where, detail in res.mismatches[:limit])
+    return f"{len(res.mismatches)} mismatches, first ones:\n{head}"

@@ -27,7 +27,7 @@ FRAGMENTS = [
 ]  # fmt: skip
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unicode_versions_agree(c: str) -> bool:
     """True when Python's `unicodedata` and the `regex` module put `c` in the same general category.
 

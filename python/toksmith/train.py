@@ -35,6 +35,9 @@ class TrainStats:
     peak_rss_mb: float = 0.0
     stopped_early: str | None = None
     inputs: list[str] = field(default_factory=list)
+    algorithm: str = "bpe"
+    # superbpe / objectives: transition, stage sizes and timings, objective details (see `train_ext`).
+    details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,6 +170,16 @@ def train(
     initial_merges: Sequence[tuple[bytes, bytes]] = (),
     threads: int | None = None,
     progress: ProgressFn | None = None,
+    algorithm: str = "bpe",
+    objective: str | None = None,
+    transition: int | str | None = None,
+    max_words: int | None = 4,
+    stage2_pretokenizer: str | None = None,
+    stop_when_no_gain: bool = False,
+    lz_candidates: int = 8,
+    lz_codec: str = "zstd",
+    lz_sample: str | None = None,
+    lz_sample_bytes: int = 1 << 18,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
 
@@ -174,6 +187,13 @@ def train(
     no pair occurs `min_frequency` times any more (default 1: the requested size unless pairs run out).
     Ids: special tokens first, then bytes, then
     merges. The same inputs and options give the same tokenizer for any `threads`.
+
+    `algorithm`: `bpe` (default), `superbpe` (supertokens: stage 1 with `pretokenizer` up to `transition`
+    tokens, None or "auto" to choose it from the data; stage 2 with `stage2_pretokenizer`, default `superword`,
+    tokens of at most `max_words` words) or `compress` (BPE with `objective` `lz` by default). `objective`:
+    `frequency`, `mdl` (order-0 code length + dictionary; `stop_when_no_gain` lets the data choose the size) or
+    `lz` (compressed size of the token-id stream of a sample: `lz_sample` text, else `lz_sample_bytes` taken from
+    the inputs; `lz_candidates` most frequent pairs re-scored per merge with `lz_codec`). See `toksmith.train_ext`.
     """
     specials = list(dict.fromkeys(special_tokens))
     if len(specials) != len(special_tokens):
@@ -188,7 +208,50 @@ def train(
     if max_token_length is not None and max_token_length < 1:
         raise TrainingError("max_token_length must be at least 1")
     _core.Pretokenizer(pretokenizer)  # fail fast on an unknown spec (ValueError)
+    from toksmith import train_ext
+
+    obj, t = train_ext.check_options(
+        algorithm, objective, vocab_size, len(specials), transition, max_words, lz_candidates, initial_merges
+    )
     st = TrainStats()
+    if algorithm != "bpe" or obj != "frequency":
+        from toksmith.corpora import expand_inputs, resolve
+
+        sample_files = (expand_inputs(inputs) if inputs else []) + (resolve(corpus) if corpus else [])
+        core, details = train_ext.train_extended(
+            count_fn=count,
+            count_kwargs=dict(
+                inputs=inputs,
+                corpus=corpus,
+                dataset=dataset,
+                dataset_config=dataset_config,
+                split=split,
+                text_field=text_field,
+            ),
+            files_for_sample=sample_files if obj == "lz" and lz_sample is None else [],
+            texts=texts,
+            algorithm=algorithm,
+            objective=obj,
+            transition=t,
+            vocab_size=vocab_size,
+            pretokenizer=pretokenizer,
+            stage2_pretokenizer=stage2_pretokenizer,
+            max_words=max_words,
+            min_frequency=min_frequency,
+            specials=specials,
+            max_token_length=max_token_length,
+            stop_when_no_gain=stop_when_no_gain,
+            lz_candidates=lz_candidates,
+            lz_codec=lz_codec,
+            lz_sample=lz_sample,
+            lz_sample_bytes=lz_sample_bytes,
+            threads=threads,
+            progress=progress,
+            stats=st,
+        )
+        st.algorithm = algorithm
+        st.details = details
+        return _finish(Tokenizer(core), st, vocab_size, min_frequency, stop_when_no_gain and obj == "mdl")
     t0 = time.perf_counter()
     counter = count(
         inputs,
@@ -222,14 +285,19 @@ def train(
         on_merge if progress else None,
     )
     st.seconds_merge = time.perf_counter() - t1
-    tok = Tokenizer(core)
+    return _finish(Tokenizer(core), st, vocab_size, min_frequency, False)
+
+
+def _finish(tok: Tokenizer, st: TrainStats, vocab_size: int, min_frequency: int, by_objective: bool) -> Tokenizer:
     st.vocab_size = tok.vocab_size
-    if tok.vocab_size < vocab_size:
+    if tok.vocab_size < vocab_size and by_objective:
+        st.stopped_early = f"vocabulary has {tok.vocab_size} tokens: no merge shortens the description any more"
+    elif tok.vocab_size < vocab_size:
         st.stopped_early = (
             f"vocabulary has {tok.vocab_size} tokens, not {vocab_size}: no pair occurs at least "
             f"{min_frequency} time(s) any more (a larger corpus or a smaller --min-frequency gives more)"
         )
-        warnings.warn(st.stopped_early, stacklevel=2)
+        warnings.warn(st.stopped_early, stacklevel=3)
     st.merges = tok.n_merges
     st.peak_rss_mb = peak_rss_mb()
     tok.stats = st

@@ -49,7 +49,9 @@ class Compressor:
             return list(ex.map(f, blobs))
 
 
-def parse_compressors(spec: str | Sequence[str] | None, default_levels: dict[str, int] | None = None) -> list[Compressor]:
+def parse_compressors(
+    spec: str | Sequence[str] | None, default_levels: dict[str, int] | None = None
+) -> list[Compressor]:
     """`zstd,xz:9` → [Compressor('zstd', 19), Compressor('xz', 9)]; `none` or empty → []."""
     levels = dict(DEFAULT_LEVELS, **(default_levels or {}))
     if spec is None:

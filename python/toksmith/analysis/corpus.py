@@ -44,6 +44,7 @@ class ParallelCorpus:
     layout: str  # "flores" (dev/devtest folders) or "flat" (one file per language)
     _zip: Optional[zipfile.ZipFile] = field(default=None, repr=False)
     _cache: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    _lines: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def langs(self) -> list[str]:
@@ -68,11 +69,17 @@ class ParallelCorpus:
             self._cache[key] = decode(data)
         return self._cache[key]
 
+    def split_lines(self, lang: str, split: str) -> list[str]:
+        key = (lang, split)
+        if key not in self._lines:
+            self._lines[key] = split_lines(self.text(lang, split))
+        return self._lines[key]
+
     def lines(self, lang: str) -> list[str]:
         """All lines of a language, split after split (dev lines, then devtest lines)."""
         out: list[str] = []
         for s in self.splits:
-            out.extend(split_lines(self.text(lang, s)))
+            out.extend(self.split_lines(lang, s))
         return out
 
     def joined(self, lang: str) -> str:

@@ -109,7 +109,12 @@ class TokenizerSpec:
             body = rest[len("tiktoken:") :]
             path, pattern = cls._split_path_pattern(body, raw)
             return cls(kind="tiktoken", path=str(path), pattern=pattern, label=_stem(path))
-        for prefix, kind in (("sp:", "sentencepiece"), ("sentencepiece:", "sentencepiece"), ("hf:", "hf"), ("json:", "json")):
+        for prefix, kind in (
+            ("sp:", "sentencepiece"),
+            ("sentencepiece:", "sentencepiece"),
+            ("hf:", "hf"),
+            ("json:", "json"),
+        ):
             if low.startswith(prefix):
                 p = cls._resolve(rest[len(prefix) :], raw)
                 if kind == "sentencepiece":
@@ -286,35 +291,88 @@ def _encode_chars(texts: list[str]) -> list[np.ndarray]:
     return [np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64) for t in texts]
 
 
+class _LazyHF:
+    """The Hugging Face `tokenizers` fallback for a spec, loaded on first use (most corpora never need it)."""
+
+    def __init__(self, spec: TokenizerSpec, threads: Optional[int]):
+        self.spec, self.threads = spec, threads
+        self._tok: Optional[LoadedTokenizer] = None
+
+    def get(self) -> LoadedTokenizer:
+        if self._tok is None:
+            tok = _hf(self.spec, self.threads, quiet=True)
+            if tok is None:
+                raise AnalysisError(
+                    f"tokenizer spec {self.spec.raw!r}: some texts need the `tokenizers` package (pip install "
+                    "tokenizers): they hold added tokens or bytes the Rust encoder does not handle like it"
+                )
+            self._tok = tok
+        return self._tok
+
+
+def _union(*finders: Optional[Callable[[list[str]], list[int]]]) -> Optional[Callable[[list[str]], list[int]]]:
+    fs = [f for f in finders if f is not None]
+    if not fs:
+        return None
+    if len(fs) == 1:
+        return fs[0]
+    return lambda texts: sorted(set().union(*(f(texts) for f in fs)))
+
+
+def _with_fallback(
+    count_fast: Callable[[list[str]], np.ndarray],
+    encode_fast: Callable[[list[str]], list[np.ndarray]],
+    needs: Optional[Callable[[list[str]], list[int]]],
+    fallback: Optional[_LazyHF],
+) -> tuple[Callable[[list[str]], np.ndarray], Callable[[list[str]], list[np.ndarray]]]:
+    """Count/encode with the fast path, then redo the texts that `needs` picks with the fallback."""
+    if needs is None or fallback is None:
+        return count_fast, encode_fast
+
+    def count(texts: list[str]) -> np.ndarray:
+        out = count_fast(texts)
+        idx = needs(texts)
+        if idx:
+            out[idx] = fallback.get().count([texts[i] for i in idx])
+        return out
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        out = encode_fast(texts)
+        idx = needs(texts)
+        if idx:
+            for i, e in zip(idx, fallback.get().encode([texts[i] for i in idx])):
+                out[i] = e
+        return out
+
+    return count, encode
+
+
 def _rust(
     name: str,
     spec: TokenizerSpec,
     tok: Any,
     vocab_size: int,
     threads: Optional[int],
-    needs_fallback: Optional[Callable[[str], bool]] = None,
-    fallback: Optional[LoadedTokenizer] = None,
+    needs_fallback: Optional[Callable[[list[str]], list[int]]] = None,
+    fallback: Optional[_LazyHF] = None,
 ) -> LoadedTokenizer:
-    def count(texts: list[str]) -> np.ndarray:
-        out = np.asarray(tok.count_batch(texts, added_tokens=False, threads=threads), dtype=np.int64)
-        if needs_fallback is not None and fallback is not None:
-            idx = [i for i, t in enumerate(texts) if needs_fallback(t)]
-            if idx:
-                out[idx] = fallback.count([texts[i] for i in idx])
-        return out
+    def count_fast(texts: list[str]) -> np.ndarray:
+        return np.asarray(tok.count_batch(texts, added_tokens=False, threads=threads), dtype=np.int64)
 
-    def encode(texts: list[str]) -> list[np.ndarray]:
-        ids = tok.encode_batch(texts, added_tokens=False, threads=threads)
-        out = [np.asarray(x, dtype=np.int64) for x in ids]
-        if needs_fallback is not None and fallback is not None:
-            idx = [i for i, t in enumerate(texts) if needs_fallback(t)]
-            if idx:
-                for i, e in zip(idx, fallback.encode([texts[i] for i in idx])):
-                    out[i] = e
-        return out
+    def encode_fast(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(x, dtype=np.int64) for x in tok.encode_batch(texts, added_tokens=False, threads=threads)]
 
-    backend = "toksmith (Rust)" if fallback is None else "toksmith (Rust) + tokenizers for rare lines"
+    count, encode = _with_fallback(count_fast, encode_fast, needs_fallback, fallback)
+    backend = "toksmith (Rust)" if needs_fallback is None else "toksmith (Rust) + HF fallback"
     return LoadedTokenizer(name, spec, backend, vocab_size, count, encode)
+
+
+def _added_matcher(contents: Sequence[str], ignore_case: bool = False) -> Optional[Callable[[list[str]], list[int]]]:
+    """Texts that hold an added token's text: Hugging Face matches those inside the text, so they go to it."""
+    added = sorted({c for c in contents if c}, key=len, reverse=True)
+    if not added:
+        return None
+    return _matching(re.compile("|".join(re.escape(a) for a in added), re.IGNORECASE if ignore_case else 0))
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -346,9 +404,11 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise AnalysisError(f"tokenizer spec {spec.raw!r}: {path} is not JSON: {e}") from None
+    added = [a.get("content", "") for a in data.get("added_tokens") or [] if isinstance(a, dict)]
+    lazy = _LazyHF(spec, threads)
     try:
         tok = Tokenizer.from_str(text)
-        return _rust(spec.name, spec, tok, _json_vocab_size(data, tok.vocab_size), threads)
+        return _rust(spec.name, spec, tok, _json_vocab_size(data, tok.vocab_size), threads, _added_matcher(added), lazy)
     except (TokenizerFormatError, ValueError) as e:
         first_error = e
     if "has no token for byte" in str(first_error):
@@ -360,20 +420,11 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
             except (TokenizerFormatError, ValueError):
                 tok = None
             if tok is not None:
-                fb = _hf(spec, threads, quiet=True)
-                if fb is None:
-                    raise AnalysisError(
-                        f"tokenizer spec {spec.raw!r}: {first_error}; install `tokenizers` to count it"
-                    )
-                pat = re.compile(b"[" + b"".join(re.escape(bytes([b])) for b in sorted(missing)) + b"]")
-                can_occur = [b for b in missing if b < 0xC0 or 0xC2 <= b <= 0xF4]
-                if not can_occur:
-                    needs = None
-                else:
-                    def needs(t: str, _s=pat.search) -> bool:
-                        return _s(t.encode("utf-8", "surrogatepass")) is not None
-
-                return _rust(spec.name, spec, tok, _json_vocab_size(data, None), threads, needs, fb)
+                needs = _union(_byte_matcher(missing), _added_matcher(added))
+                return _rust(spec.name, spec, tok, _json_vocab_size(data, None), threads, needs, lazy)
+    wp = _wordpiece(spec, text, threads)
+    if wp is not None:
+        return wp
     fb = _hf(spec, threads, quiet=True)
     if fb is None:
         raise AnalysisError(
@@ -381,6 +432,72 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
             "package is not installed"
         )
     return fb
+
+
+def _wordpiece(spec: TokenizerSpec, text: str, threads: Optional[int]) -> Optional[LoadedTokenizer]:
+    """BERT-style WordPiece files (BertNormalizer + BertPreTokenizer) on the Rust WordPiece counter, which gives
+    Hugging Face's ids; texts holding an added token's text (e.g. `[CLS]`, any case) go to `tokenizers`, which
+    matches added tokens inside the text."""
+    from toksmith import _core
+
+    cls = getattr(_core, "WordPiece", None)
+    if cls is None:
+        return None
+    try:
+        wp = cls.from_str(text)
+    except (TokenizerFormatError, ValueError):
+        return None
+
+    def count_fast(texts: list[str]) -> np.ndarray:
+        return np.asarray(wp.count_batch(texts, threads), dtype=np.int64)
+
+    def encode_fast(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(x, dtype=np.int64) for x in wp.encode_batch(texts, threads)]
+
+    needs = _added_matcher(wp.added_tokens, ignore_case=True)
+    count, encode = _with_fallback(count_fast, encode_fast, needs, _LazyHF(spec, threads))
+    return LoadedTokenizer(spec.name, spec, "toksmith WordPiece (Rust)", wp.vocab_size, count, encode)
+
+
+def _matching(pat: re.Pattern[str]) -> Callable[[list[str]], list[int]]:
+    """Indices of the texts in which `pat` matches: one search over the texts joined with newlines (the
+    pattern matches no newline), positions mapped back to texts."""
+
+    if pat.search("\n"):
+        return lambda texts: [i for i, t in enumerate(texts) if pat.search(t)]
+
+    def find(texts: list[str]) -> list[int]:
+        pos = [m.start() for m in pat.finditer("\n".join(texts))]
+        if not pos:
+            return []
+        starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+        return sorted(set((np.searchsorted(starts, pos, side="right") - 1).tolist()))
+
+    return find
+
+
+def _byte_matcher(missing: list[int]) -> Optional[Callable[[list[str]], list[int]]]:
+    """Indices of the texts whose UTF-8 holds one of the `missing` bytes; None when no text can hold one."""
+    ranges: list[tuple[int, int]] = []
+    for b in missing:
+        if b < 0x80:
+            ranges.append((b, b))
+        elif 0xC2 <= b <= 0xDF:
+            ranges.append(((b & 0x1F) << 6, ((b & 0x1F) << 6) | 0x3F))
+        elif 0xE0 <= b <= 0xEF:
+            ranges.append((max(0x800, (b & 0x0F) << 12), ((b & 0x0F) << 12) | 0xFFF))
+        elif 0xF0 <= b <= 0xF4:
+            ranges.append((max(0x10000, (b & 0x07) << 18), min(0x10FFFF, ((b & 0x07) << 18) | 0x3FFFF)))
+        elif 0x80 <= b <= 0xBF:  # a continuation byte: no simple character class
+            pat_b = re.compile(b"[" + b"".join(re.escape(bytes([x])) for x in sorted(missing)) + b"]")
+            return lambda texts: [
+                i for i, t in enumerate(texts) if pat_b.search(t.encode("utf-8", "surrogatepass")) is not None
+            ]
+        # 0xC0, 0xC1, 0xF5..0xFF never occur in UTF-8
+    if not ranges:
+        return None
+    cls = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return _matching(re.compile(f"[{cls}]"))
 
 
 def _json_vocab_size(data: dict, fallback: Optional[int]) -> int:

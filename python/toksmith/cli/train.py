@@ -60,6 +60,25 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", "-j", help="Worker threads (default: all cores)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    algorithm: str = typer.Option(
+        "bpe", "--algorithm", "-a", help="bpe, superbpe (multi-word supertokens) or compress (BPE with --objective)."
+    ),
+    transition: Optional[str] = typer.Option(
+        None, "--transition", help="superbpe: vocabulary size after stage 1 (default auto: chosen from the data)."
+    ),
+    max_words: Optional[int] = typer.Option(4, "--max-words", help="superbpe: most words per token (0: no bound)."),
+    stage2_pretokenizer: Optional[str] = typer.Option(
+        None, "--stage2-pretokenizer", help="superbpe: stage-2 split (default superword)."
+    ),
+    objective: Optional[str] = typer.Option(
+        None, "--objective", help="Merge objective: frequency, mdl or lz (default: lz with compress, else frequency)."
+    ),
+    stop_when_no_gain: bool = typer.Option(
+        False, "--stop-when-no-gain", help="mdl: stop when no merge shortens corpus + dictionary (size from the data)."
+    ),
+    lz_candidates: int = typer.Option(8, "--lz-candidates", help="lz: most frequent pairs re-scored per merge."),
+    lz_codec: str = typer.Option("zstd", "--lz-codec", help="lz: proxy compressor, zstd[:LEVEL] or deflate[:LEVEL]."),
+    lz_sample_bytes: int = typer.Option(1 << 18, "--lz-sample-bytes", help="lz: bytes of input text in the sample."),
 ) -> None:
     """Train a byte-level BPE tokenizer (counting in parallel in Rust) and write tokenizer.json."""
     if not output.parent.resolve().is_dir():
@@ -105,6 +124,15 @@ def train(
                 max_token_length=max_token_length,
                 threads=threads,
                 progress=progress,
+                algorithm=algorithm,
+                objective=objective,
+                transition=transition,
+                max_words=max_words or None,
+                stage2_pretokenizer=stage2_pretokenizer,
+                stop_when_no_gain=stop_when_no_gain,
+                lz_candidates=lz_candidates,
+                lz_codec=lz_codec,
+                lz_sample_bytes=lz_sample_bytes,
             )
     tok.save(output)
     total = time.perf_counter() - t0
@@ -129,7 +157,10 @@ def train(
         "bytes_per_token_sample": round(bpt, 4) if bpt else None,
         "sample_bytes": sample_bytes,
         "stopped_early": st.stopped_early,
+        "algorithm": st.algorithm,
     }
+    if st.details:
+        summary["details"] = {k: v for k, v in st.details.items() if not k.endswith("_counts")}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -149,6 +180,17 @@ def train(
         f"merging {st.seconds_merge:.2f} s)",
     )
     t.add_row("peak memory", f"{st.peak_rss_mb:,.0f} MB RSS")
+    d = st.details
+    if st.algorithm == "superbpe":
+        how = "chosen from the data" if d.get("auto_transition") else "given"
+        t.add_row(
+            "supertokens",
+            f"transition {d['transition']:,} ({how}): {d['stage1_merges']:,} stage-1 + {d['stage2_merges']:,} "
+            f"stage-2 merges, stage 2 split {d['stage2_pretokenizer']}, at most {d['max_words'] or 'any'} words/token",
+        )
+    elif d:
+        extra = f", {d['ms_per_merge']:.2f} ms/merge" if "ms_per_merge" in d else ""
+        t.add_row("objective", f"{d['objective']}{extra}")
     if bpt:
         t.add_row("compression", f"{bpt:.3f} bytes/token on the first {sample_bytes / 1e6:.1f} MB of training text")
     out_console.print(t)

@@ -17,6 +17,7 @@ pub enum EncodeError {
 }
 
 const NO_RANK: u32 = u32::MAX;
+const NO_BYTE: u32 = u32::MAX;
 /// Chunks longer than this (in bytes) are merged with a heap instead of linear scans.
 const HEAP_THRESHOLD: usize = 128;
 /// The cache is cleared when it holds this many chunks.
@@ -52,6 +53,8 @@ impl Cache {
 }
 
 pub struct Encoder {
+    /// Some bytes have no token (HF merge-list files such as SmolLM2's): they are dropped, as HF does.
+    missing_bytes: bool,
     /// One chunk cache per thread that encodes with this encoder, kept across calls.
     caches: thread_local::ThreadLocal<std::cell::RefCell<Cache>>,
     model: BpeModel,
@@ -74,9 +77,14 @@ impl Encoder {
     pub fn new(model: BpeModel) -> Result<Self, EncodeError> {
         model.validate()?;
         let ids = model.token_ids();
-        let mut byte_ids = [0u32; 256];
+        let all = model.all_token_ids();
+        let mut byte_ids = [NO_BYTE; 256];
+        let mut missing_bytes = false;
         for b in 0..=255u8 {
-            byte_ids[b as usize] = ids[[b].as_slice()];
+            match ids.get([b].as_slice()) {
+                Some(&id) => byte_ids[b as usize] = id,
+                None => missing_bytes = true,
+            }
         }
         let ranks: FxHashMap<Vec<u8>, u32> = ids.iter().map(|(k, &v)| (k.to_vec(), v)).collect();
         let mut pairs = FxHashMap::default();
@@ -84,7 +92,7 @@ impl Encoder {
             for (r, &(a, b)) in model.merges.iter().enumerate() {
                 let mut cat = model.vocab[a as usize].clone().unwrap_or_default();
                 cat.extend_from_slice(model.vocab[b as usize].as_deref().unwrap_or_default());
-                let new = ranks[&cat];
+                let new = all[cat.as_slice()];
                 pairs.entry(pack(a, b)).or_insert((r as u32, new));
             }
         }
@@ -100,6 +108,7 @@ impl Encoder {
         };
         let whole_token_shortcut = model.mode == MergeMode::Ranks || model.ignore_merges;
         Ok(Encoder {
+            missing_bytes,
             caches: thread_local::ThreadLocal::new(),
             model,
             byte_ids,
@@ -146,10 +155,16 @@ impl Encoder {
 
     /// BPE-merge one chunk's bytes, appending ids to `out`.
     pub fn bpe(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if self.missing_bytes && piece.iter().any(|&b| self.byte_ids[b as usize] == NO_BYTE) {
+            return self.bpe_dropping(piece, out);
+        }
         if piece.len() == 1 {
             out.push(self.byte_ids[piece[0] as usize]);
             return;
         }
+        debug_assert!(
+            self.byte_ids.iter().all(|&i| i != NO_BYTE) || self.model.mode == MergeMode::Pairs
+        );
         if piece.len() > HEAP_THRESHOLD {
             return self.bpe_heap(piece, out);
         }
@@ -192,6 +207,31 @@ impl Encoder {
             }
         }
         out.extend(parts.iter().map(|p| p.id));
+    }
+
+    /// Merge-list BPE over the bytes that have a token, the others dropped (HF without an unk token).
+    fn bpe_dropping(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let mut ids: Vec<u32> = piece
+            .iter()
+            .map(|&b| self.byte_ids[b as usize])
+            .filter(|&i| i != NO_BYTE)
+            .collect();
+        loop {
+            let mut best = (NO_RANK, 0u32, 0usize);
+            for i in 0..ids.len().saturating_sub(1) {
+                if let Some(&(r, n)) = self.pairs.get(&pack(ids[i], ids[i + 1])) {
+                    if r < best.0 {
+                        best = (r, n, i);
+                    }
+                }
+            }
+            if best.0 == NO_RANK {
+                break;
+            }
+            ids[best.2] = best.1;
+            ids.remove(best.2 + 1);
+        }
+        out.extend_from_slice(&ids);
     }
 
     /// O(n log n) merging for long chunks: a doubly linked list of parts and a heap of candidate merges.
@@ -271,7 +311,7 @@ impl Encoder {
                 return;
             }
         }
-        if chunk.len() == 1 {
+        if chunk.len() == 1 && !self.missing_bytes {
             out.push(self.byte_ids[chunk[0] as usize]);
             return;
         }

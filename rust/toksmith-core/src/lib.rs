@@ -10,3 +10,4 @@ pub mod encode;
 pub mod formats;
 pub mod model;
 pub mod pretok;
+pub mod wordpiece;

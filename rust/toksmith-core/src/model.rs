@@ -12,7 +12,9 @@ pub enum ModelError {
     MergeNotInVocab { rank: usize },
     #[error("token id {0} is used twice")]
     DuplicateId(u32),
-    #[error("vocabulary has no token for byte 0x{0:02x}; byte-level BPE needs all 256 bytes")]
+    #[error(
+        "vocabulary has no token for byte 0x{0:02x}; a tiktoken rank file needs all 256 bytes"
+    )]
     MissingByte(u8),
 }
 
@@ -71,13 +73,27 @@ impl BpeModel {
         m
     }
 
+    /// bytes → id for every token, added ones included (a regular token wins over an added one).
+    pub fn all_token_ids(&self) -> FxHashMap<&[u8], u32> {
+        let mut m = self.token_ids();
+        for a in &self.added {
+            if let Some(Some(b)) = self.vocab.get(a.id as usize) {
+                m.entry(b.as_slice()).or_insert(a.id);
+            }
+        }
+        m
+    }
+
     /// Check internal consistency: every merge refers to known ids and produces a token of the vocabulary;
     /// every byte has a token.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let ids = self.token_ids();
-        for b in 0..=255u8 {
-            if !ids.contains_key([b].as_slice()) {
-                return Err(ModelError::MissingByte(b));
+        let ids = self.all_token_ids();
+        if self.mode == MergeMode::Ranks {
+            // tiktoken needs every byte; HF merge-list models may lack some (such bytes are dropped, as HF does).
+            for b in 0..=255u8 {
+                if !ids.contains_key([b].as_slice()) {
+                    return Err(ModelError::MissingByte(b));
+                }
             }
         }
         for (rank, &(a, b)) in self.merges.iter().enumerate() {

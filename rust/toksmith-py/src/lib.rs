@@ -14,6 +14,8 @@ use toksmith_core::formats::{self, hf_json, merges_txt, tiktoken};
 use toksmith_core::model::MergeMode;
 use toksmith_core::pretok::Pretokenizer as CorePretok;
 
+mod train_ext;
+
 create_exception!(
     _core,
     ToksmithError,
@@ -52,14 +54,33 @@ fn pretok_err(e: toksmith_core::pretok::PretokError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// Thread pools by size, built once and reused (building a pool per call costs more than small batches).
+static POOLS: std::sync::OnceLock<Mutex<std::collections::HashMap<usize, Arc<rayon::ThreadPool>>>> =
+    std::sync::OnceLock::new();
+
 fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
     match threads {
         None | Some(0) => Ok(f()),
         Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let pool = {
+                let mut pools = POOLS
+                    .get_or_init(Default::default)
+                    .lock()
+                    .map_err(|_| ToksmithError::new_err("thread pool registry poisoned"))?;
+                match pools.get(&n) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = Arc::new(
+                            rayon::ThreadPoolBuilder::new()
+                                .num_threads(n)
+                                .build()
+                                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+                        );
+                        pools.insert(n, p.clone());
+                        p
+                    }
+                }
+            };
             Ok(pool.install(f))
         }
     }
@@ -443,13 +464,71 @@ impl Tokenizer {
     }
 }
 
+/// A WordPiece (BERT) `tokenizer.json` for counting: `BertNormalizer` + `BertPreTokenizer` + WordPiece.
+#[pyclass(module = "toksmith._core", frozen)]
+struct WordPiece {
+    inner: toksmith_core::wordpiece::WordPiece,
+}
+
+#[pymethods]
+impl WordPiece {
+    #[staticmethod]
+    fn from_str(json_text: &str) -> PyResult<Self> {
+        Ok(WordPiece {
+            inner: toksmith_core::wordpiece::WordPiece::from_json(json_text.as_bytes(), "<str>")
+                .map_err(fmt_err)?,
+        })
+    }
+    fn normalize(&self, text: &str) -> String {
+        self.inner.normalize(text)
+    }
+    fn encode(&self, py: Python<'_>, text: &str) -> Vec<u32> {
+        let inner = &self.inner;
+        py.allow_threads(|| inner.encode(text))
+    }
+    #[pyo3(signature = (texts, threads=None))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let inner = &self.inner;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        py.allow_threads(|| with_threads(threads, || inner.encode_batch(&refs)))
+    }
+    /// Token counts of many texts, in parallel (no special tokens added).
+    #[pyo3(signature = (texts, threads=None))]
+    fn count_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<usize>> {
+        let inner = &self.inner;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        py.allow_threads(|| with_threads(threads, || inner.count_batch(&refs)))
+    }
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+    #[getter]
+    fn added_tokens(&self) -> Vec<String> {
+        self.inner.added.clone()
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Pretokenizer>()?;
     m.add_class::<Counter>()?;
     m.add_class::<Tokenizer>()?;
+    m.add_class::<WordPiece>()?;
     m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
+    m.add_function(wrap_pyfunction!(train_ext::train_superbpe, m)?)?;
+    m.add_function(wrap_pyfunction!(train_ext::train_objective, m)?)?;
     m.add("ToksmithError", py.get_type::<ToksmithError>())?;
     m.add(
         "TokenizerFormatError",

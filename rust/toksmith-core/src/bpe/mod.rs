@@ -9,7 +9,10 @@
 //! Ids: special tokens first, then the 256 bytes in GPT-2's alphabet order, then merges in order (the layout
 //! HF tokenizers' trainer produces). The result does not depend on thread count or hash order.
 
+pub mod driver;
+pub mod objectives;
 pub mod scorer;
+pub mod supertok;
 
 use crate::bytelevel;
 use crate::model::{AddedToken, BpeModel, MergeMode};
@@ -31,6 +34,8 @@ pub enum TrainError {
     EmptyCorpus,
     #[error("duplicate special token {0:?}")]
     DuplicateSpecial(String),
+    #[error("{0}")]
+    BadSpecial(String),
     #[error("inherited merge #{0} refers to a token that earlier merges do not make")]
     BadInheritedMerge(usize),
     #[error("training was cancelled")]
@@ -98,6 +103,18 @@ impl BpeState {
         let mut tokens: Vec<Vec<u8>> = Vec::new();
         let mut token_ids = FxHashMap::default();
         for s in special_tokens {
+            if s.is_empty() {
+                return Err(TrainError::BadSpecial(
+                    "a special token cannot be empty".into(),
+                ));
+            }
+            // tokenizer.json spells a byte token by its byte-level char: a special token with the same spelling
+            // would be a second vocabulary entry under the same key.
+            if s.chars().count() == 1 && bytelevel::decode(s).is_some() {
+                return Err(TrainError::BadSpecial(format!(
+                    "special token {s:?} is spelled like a byte token in tokenizer.json; choose another"
+                )));
+            }
             if token_ids
                 .insert(s.as_bytes().to_vec(), tokens.len() as u32)
                 .is_some()
@@ -179,6 +196,35 @@ impl BpeState {
         }
         self.pair_counts = pc;
         self.pair_words = pw;
+    }
+
+    /// Words (indices into `words`) that may hold `pair`: a superset, possibly with repeats.
+    pub fn words_with(&self, pair: u64) -> &[u32] {
+        self.pair_words.get(&pair).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// A state whose words are already token ids (e.g. stage-2 chunks encoded with stage-1 merges): `tokens`
+    /// (specials first, then bytes, then merge results) and the `merges` that made them.
+    pub fn from_tokens(
+        tokens: Vec<Vec<u8>>,
+        merges: Vec<(u32, u32)>,
+        words: Vec<Vec<u32>>,
+        word_counts: Vec<u64>,
+        n_special: usize,
+    ) -> Self {
+        let mut st = BpeState::new(&[], &[]).expect("an empty state");
+        st.token_len = tokens.iter().map(|t| t.len() as u32).collect();
+        st.token_ids = FxHashMap::default();
+        for (i, t) in tokens.iter().enumerate().skip(n_special) {
+            st.token_ids.entry(t.clone()).or_insert(i as u32);
+        }
+        st.tokens = tokens;
+        st.merges = merges;
+        st.words = words;
+        st.word_counts = word_counts;
+        st.n_special = n_special;
+        st.count_pairs();
+        st
     }
 
     pub fn view(&self) -> PairView<'_> {

@@ -24,6 +24,9 @@ pub trait PairSelector: Send {
     fn grew(&mut self, pairs: &[u64], view: &PairView);
     /// The next pair to merge, or `None` to stop. It must have a positive count.
     fn next(&mut self, view: &PairView) -> Option<u64>;
+    /// Called (before `grew`) when the pair returned by `next` was merged into token `new_id`, replacing
+    /// `replaced` occurrences (weighted by word counts). Selectors that keep their own statistics update them here.
+    fn merged(&mut self, _pair: u64, _new_id: u32, _replaced: i64, _view: &PairView) {}
 }
 
 #[derive(PartialEq, Eq)]

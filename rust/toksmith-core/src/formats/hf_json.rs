@@ -17,6 +17,7 @@ pub fn hf_pattern(p: Preset) -> Option<&'static str> {
         Preset::Llama3 => Some(crate::pretok::LLAMA3_PATTERN),
         Preset::O200k => Some(crate::pretok::O200K_PATTERN),
         Preset::Whitespace => Some(crate::pretok::WHITESPACE_PATTERN),
+        Preset::Superword => Some(crate::pretok::superword::SUPERWORD_HF_PATTERN),
         Preset::None => None,
     }
 }
@@ -28,6 +29,87 @@ fn preset_from_hf_pattern(p: &str) -> Option<Preset> {
         return Some(Preset::Cl100k);
     }
     Preset::from_pattern(p)
+}
+
+/// Rewrite the Oniguruma spellings whose meaning differs in `fancy-regex`: `X{n,m}+` is a repeated bounded
+/// repetition in Oniguruma (Ruby syntax), not a possessive one. (`$` is an end-of-line anchor in Oniguruma;
+/// patterns put it after a possessive `\s++`, where both readings agree, so it is left alone.)
+pub fn onig_to_fancy(p: &str) -> String {
+    let chars: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len() + 8);
+    let mut i = 0;
+    // Byte offset in `out` of the last atom, so that `{n,m}+` can wrap it in a group.
+    let mut atom_start = 0usize;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            atom_start = out.len();
+            out.push(c);
+            out.push(chars[i + 1]);
+            i += 2;
+            if matches!(chars[i - 1], 'p' | 'P') && i < chars.len() && chars[i] == '{' {
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    i += 1;
+                    if chars[i - 1] == '}' {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if c == '[' {
+            atom_start = out.len();
+            let mut depth = 0;
+            while i < chars.len() {
+                let d = chars[i];
+                out.push(d);
+                i += 1;
+                if d == '\\' && i < chars.len() {
+                    out.push(chars[i]);
+                    i += 1;
+                    continue;
+                }
+                if d == '[' {
+                    depth += 1;
+                } else if d == ']' {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if c == '{' {
+            let mut j = i;
+            while j < chars.len() && chars[j] != '}' {
+                j += 1;
+            }
+            if j < chars.len() {
+                let body: String = chars[i..=j].iter().collect();
+                let inner = &body[1..body.len() - 1];
+                let is_rep =
+                    !inner.is_empty() && inner.chars().all(|x| x.is_ascii_digit() || x == ',');
+                if is_rep && j + 1 < chars.len() && chars[j + 1] == '+' {
+                    let atom = out[atom_start..].to_string();
+                    out.truncate(atom_start);
+                    out.push_str(&format!("(?:{atom}{body})+"));
+                    i = j + 2;
+                    continue;
+                }
+                out.push_str(&body);
+                i = j + 1;
+                continue;
+            }
+        }
+        if c != '+' && c != '*' && c != '?' {
+            atom_start = out.len();
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 fn byte_level(use_regex: bool) -> Value {
@@ -164,7 +246,7 @@ fn parse_pretok(v: &Value) -> Result<Pretokenizer, FormatError> {
                 }
                 split = Some(match preset_from_hf_pattern(pat) {
                     Some(p) => Pretokenizer::preset(p),
-                    None => Pretokenizer::regex(pat)?,
+                    None => Pretokenizer::regex(&onig_to_fancy(pat))?,
                 });
             }
             "ByteLevel" => {
@@ -203,12 +285,30 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
         .ok_or_else(|| FormatError::Invalid(format!("{path}: no \"model\" section")))?;
     match model.get("type").and_then(Value::as_str) {
         Some("BPE") | None if model.get("merges").is_some() => {}
+        Some("BPE") => {
+            return Err(FormatError::Invalid(format!(
+                "{path}: BPE model without merges"
+            )))
+        }
         Some(t) => {
             return Err(unsupported(format!(
                 "model type {t} (only BPE is supported)"
             )))
         }
         None => return Err(unsupported("model without type or merges")),
+    }
+    // Options that change ids and that our encoder does not implement: refuse rather than differ from HF.
+    for key in ["end_of_word_suffix", "continuing_subword_prefix"] {
+        if let Some(val) = model.get(key).and_then(Value::as_str) {
+            if !val.is_empty() {
+                return Err(unsupported(format!("model.{key} = {val:?}")));
+            }
+        }
+    }
+    if let Some(d) = model.get("dropout").and_then(Value::as_f64) {
+        if d > 0.0 {
+            return Err(unsupported(format!("BPE dropout {d}")));
+        }
     }
     if !matches!(v.get("normalizer"), None | Some(Value::Null)) {
         return Err(unsupported("a normalizer is set"));
@@ -230,6 +330,18 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
                     "{path}: added token without id/content"
                 )));
             };
+            if content.is_empty() {
+                return Err(FormatError::Invalid(format!(
+                    "{path}: empty added token (id {id})"
+                )));
+            }
+            for flag in ["lstrip", "rstrip", "single_word"] {
+                if a.get(flag).and_then(Value::as_bool) == Some(true) {
+                    return Err(unsupported(format!(
+                        "added token {content:?} with {flag}=true"
+                    )));
+                }
+            }
             added_by_content.insert(content.to_string(), id as u32);
             added.push(AddedToken {
                 content: content.into(),
@@ -333,4 +445,16 @@ pub fn derive_merges(model: &mut BpeModel) {
     }
     merges.sort_by_key(|&(id, _, _)| id);
     model.merges = merges.into_iter().map(|(_, l, r)| (l, r)).collect();
+}
+
+#[cfg(test)]
+mod onig_tests {
+    use super::onig_to_fancy;
+
+    #[test]
+    fn bounded_plus_becomes_a_repeated_group() {
+        assert_eq!(onig_to_fancy(r"\p{N}{1,3}+|\s+"), r"(?:\p{N}{1,3})+|\s+");
+        assert_eq!(onig_to_fancy(r"[a-z]{2}+x"), r"(?:[a-z]{2})+x");
+        assert_eq!(onig_to_fancy(r"\p{L}++|a{1,3}"), r"\p{L}++|a{1,3}");
+    }
 }

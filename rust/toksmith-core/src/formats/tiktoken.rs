@@ -50,6 +50,11 @@ pub fn parse(
     }
     let mut added = Vec::new();
     for (content, id) in specials {
+        if content.is_empty() {
+            return Err(FormatError::Invalid(
+                "a special token cannot be empty".into(),
+            ));
+        }
         let id = *id as usize;
         if vocab.len() <= id {
             vocab.resize(id + 1, None);

@@ -7,6 +7,7 @@
 
 pub mod classes;
 mod scan;
+pub mod superword;
 
 use classes::{L, LO, N, NUM, UP, W, WS};
 use std::fmt;
@@ -14,7 +15,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum PretokError {
-    #[error("unknown pre-tokenizer '{0}' (known: gpt2, cl100k, o200k, llama3, whitespace, none, or regex:PATTERN)")]
+    #[error("unknown pre-tokenizer '{0}' (known: gpt2, cl100k, o200k, llama3, whitespace, superword, none, or regex:PATTERN)")]
     Unknown(String),
     #[error("invalid split regex: {0}")]
     BadRegex(String),
@@ -35,6 +36,9 @@ pub enum Preset {
     Llama3,
     /// Whitespace-delimited words that carry their leading space: ` ?\S+|\s+(?!\S)|\s+`.
     Whitespace,
+    /// cl100k whose letter runs go on across single spaces and contractions: multi-word chunks, for supertoken
+    /// training (see `superword`).
+    Superword,
     /// No splitting: the whole text is one chunk.
     None,
 }
@@ -58,12 +62,13 @@ pub const O200K_PATTERN: &str = concat!(
 pub const WHITESPACE_PATTERN: &str = r" ?\S+|\s+(?!\S)|\s+";
 
 impl Preset {
-    pub const ALL: [Preset; 6] = [
+    pub const ALL: [Preset; 7] = [
         Preset::Gpt2,
         Preset::Cl100k,
         Preset::O200k,
         Preset::Llama3,
         Preset::Whitespace,
+        Preset::Superword,
         Preset::None,
     ];
 
@@ -74,6 +79,7 @@ impl Preset {
             Preset::O200k => "o200k",
             Preset::Llama3 => "llama3",
             Preset::Whitespace => "whitespace",
+            Preset::Superword => "superword",
             Preset::None => "none",
         }
     }
@@ -85,6 +91,7 @@ impl Preset {
             "o200k" | "o200k_base" | "gpt4o" | "gpt-4o" => Preset::O200k,
             "llama3" | "llama-3" => Preset::Llama3,
             "whitespace" => Preset::Whitespace,
+            "superword" | "superbpe" => Preset::Superword,
             "none" => Preset::None,
             _ => return None,
         })
@@ -98,19 +105,22 @@ impl Preset {
             Preset::O200k => Some(O200K_PATTERN),
             Preset::Llama3 => Some(LLAMA3_PATTERN),
             Preset::Whitespace => Some(WHITESPACE_PATTERN),
+            Preset::Superword => Some(superword::SUPERWORD_PATTERN),
             Preset::None => None,
         }
     }
 
     /// Recognise a regex found in a tokenizer.json / given by a user as one of the presets.
     pub fn from_pattern(p: &str) -> Option<Preset> {
-        let known: [(&str, Preset); 7] = [
+        let known: [(&str, Preset); 9] = [
             (GPT2_PATTERN, Preset::Gpt2),
             (GPT2_HF_PATTERN, Preset::Gpt2),
             (CL100K_PATTERN, Preset::Cl100k),
             (LLAMA3_PATTERN, Preset::Llama3),
             (O200K_PATTERN, Preset::O200k),
             (WHITESPACE_PATTERN, Preset::Whitespace),
+            (superword::SUPERWORD_PATTERN, Preset::Superword),
+            (superword::SUPERWORD_HF_PATTERN, Preset::Superword),
             // The classic cl100k spelling used by many HF files is exactly Llama 3's.
             (
                 r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
@@ -247,6 +257,7 @@ impl Pretokenizer {
                 Preset::Llama3 => scan::cl100k(text, f, true),
                 Preset::O200k => scan::o200k(text, f),
                 Preset::Whitespace => scan::whitespace(text, f),
+                Preset::Superword => superword::superword(text, f),
                 Preset::None => {
                     if !text.is_empty() {
                         f(text)
@@ -282,11 +293,28 @@ impl Pretokenizer {
             let lim = limit.min(text.len());
             return text[..lim].iter().rposition(|&b| b == b'\n').map(|p| p + 1);
         }
+        let superword = self.as_preset() == Some(Preset::Superword);
         let lim = limit.min(text.len().saturating_sub(1));
         let mut p = lim;
         while p >= 1 {
             let a = text[p - 1];
             let b = text[p];
+            if superword {
+                // Letter runs go on across one space, tab or newline: cut after a digit followed by a space or
+                // newline, or after a blank line ("\n\n") followed by a non-space character.
+                if (b == b' ' || b == b'\n') && a.is_ascii_digit() {
+                    return Some(p);
+                }
+                if a == b'\n' && p >= 2 && text[p - 2] == b'\n' {
+                    if let Some(next) = char_at(text, p) {
+                        if !classes::is_space(next) {
+                            return Some(p);
+                        }
+                    }
+                }
+                p -= 1;
+                continue;
+            }
             if (b == b' ' || b == b'\n') && a.is_ascii_alphanumeric() {
                 return Some(p);
             }
@@ -323,5 +351,7 @@ fn char_before(b: &[u8], i: usize) -> Option<char> {
 #[allow(dead_code)]
 const _USE: (u8, u8, u8, u8, u8, u8) = (L, N, WS, UP, LO, W);
 
+#[cfg(test)]
+mod superword_tests;
 #[cfg(test)]
 mod tests;

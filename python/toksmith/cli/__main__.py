@@ -1,0 +1,3 @@
+from toksmith.cli import main
+
+main()
