@@ -449,36 +449,61 @@ impl PairTable {
 /// Exact as long as every merge made has a count of at least `theta`: a pair across a cut is rarer than that and
 /// stays so (any pair later made across the cut occurs only where the cut pair did), so no merge could span it.
 fn fragments(a: &Arena, table: &PairTable, theta: u64) -> (Vec<Vec<u32>>, Vec<u64>) {
-    let maps: Vec<FxHashMap<Box<[u32]>, u64>> = ranges(a.len(), parts())
+    // A pair is at most as frequent as its rarer token: tokens rarer than `theta` cut without a table lookup.
+    let mut unigram = vec![0u64; a.toks.iter().copied().max().map_or(0, |m| m as usize + 1)];
+    for i in 0..a.len() {
+        for &t in a.word(i) {
+            unigram[t as usize] += a.counts[i];
+        }
+    }
+    // Short pieces recur and are added together (keyed without allocating); long ones are nearly all distinct and
+    // are kept as they come (a repeat is harmless: its pairs are simply counted from two words).
+    const SHORT: usize = 4;
+    type Short = [u32; SHORT];
+    let parts_out: Vec<(FxHashMap<Short, u64>, Vec<Vec<u32>>, Vec<u64>)> = ranges(a.len(), parts())
         .into_par_iter()
         .map(|(s, e)| {
-            let mut m: FxHashMap<Box<[u32]>, u64> = FxHashMap::default();
+            let mut short: FxHashMap<Short, u64> = FxHashMap::default();
+            let mut long: Vec<Vec<u32>> = Vec::new();
+            let mut long_counts: Vec<u64> = Vec::new();
             for i in s..e {
                 let w = a.word(i);
                 let c = a.counts[i];
                 let mut start = 0;
                 for k in 1..=w.len() {
-                    if k == w.len() || table.get(pack(w[k - 1], w[k])) < theta {
-                        if k - start >= 2 {
-                            let f = &w[start..k];
-                            if let Some(v) = m.get_mut(f) {
-                                *v += c;
-                            } else {
-                                m.insert(f.into(), c);
-                            }
+                    let cut = k == w.len() || {
+                        let (x, y) = (w[k - 1], w[k]);
+                        unigram[x as usize] < theta
+                            || unigram[y as usize] < theta
+                            || table.get(pack(x, y)) < theta
+                    };
+                    if cut {
+                        let f = &w[start..k];
+                        if f.len() >= 2 && f.len() <= SHORT {
+                            let mut key = [u32::MAX; SHORT];
+                            key[..f.len()].copy_from_slice(f);
+                            *short.entry(key).or_insert(0) += c;
+                        } else if f.len() > SHORT {
+                            long.push(f.to_vec());
+                            long_counts.push(c);
                         }
                         start = k;
                     }
                 }
             }
-            m
+            (short, long, long_counts)
         })
         .collect();
-    let all = add_maps(maps);
-    let mut words = Vec::with_capacity(all.len());
-    let mut counts = Vec::with_capacity(all.len());
-    for (k, v) in all {
-        words.push(k.into_vec());
+    let mut shorts = Vec::with_capacity(parts_out.len());
+    let mut words = Vec::new();
+    let mut counts = Vec::new();
+    for (sh, l, lc) in parts_out {
+        shorts.push(sh);
+        words.extend(l);
+        counts.extend(lc);
+    }
+    for (k, v) in add_maps(shorts) {
+        words.push(k.iter().copied().take_while(|&t| t != u32::MAX).collect());
         counts.push(v);
     }
     (words, counts)
@@ -681,6 +706,7 @@ pub fn train(
     loop {
         let t3 = Instant::now();
         let (words, counts) = fragments(&arena, &table, theta);
+        prof("stage-2 fragments", t3);
         rep.stage2_fragments = words.len();
         let mut st2 =
             BpeState::from_tokens(tokens.clone(), merges.clone(), words, counts, n_special);
