@@ -58,6 +58,15 @@ def train(
     ),
     max_token_length: Optional[int] = typer.Option(None, "--max-token-length", help="Longest token in bytes."),
     threads: Optional[int] = typer.Option(None, "--threads", "-j", help="Worker threads (default: all cores)."),
+    engine: str = typer.Option(
+        "local", "--engine", help="Where to count: local (this process) or ray (tasks on a Ray cluster)."
+    ),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray cluster address (HOST:PORT); default $RAY_ADDRESS or a private local Ray."
+    ),
+    memory_budget: Optional[str] = typer.Option(
+        None, "--memory-budget", help="Cap each counter's count table (e.g. 4GB); past it, sorted runs spill to disk."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -105,6 +114,9 @@ def train(
                 max_token_length=max_token_length,
                 threads=threads,
                 progress=progress,
+                engine=engine,
+                address=address,
+                memory_budget=memory_budget,
             )
     tok.save(output)
     total = time.perf_counter() - t0
@@ -129,6 +141,10 @@ def train(
         "bytes_per_token_sample": round(bpt, 4) if bpt else None,
         "sample_bytes": sample_bytes,
         "stopped_early": st.stopped_early,
+        "engine": st.engine,
+        "shards": st.shards,
+        "workers": st.workers,
+        "spill_runs": st.spill_runs,
     }
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -148,7 +164,11 @@ def train(
         f"{total:.2f} s (counting {st.seconds_count:.2f} s = {st.bytes / 1e6 / max(st.seconds_count, 1e-9):,.0f} MB/s, "
         f"merging {st.seconds_merge:.2f} s)",
     )
-    t.add_row("peak memory", f"{st.peak_rss_mb:,.0f} MB RSS")
+    t.add_row("peak memory", f"{st.peak_rss_mb:,.0f} MB RSS" + (" (driver)" if st.engine == "ray" else ""))
+    if st.engine == "ray":
+        t.add_row("ray", f"{st.shards:,} shards counted on {st.workers:,} CPUs")
+    if st.spill_runs:
+        t.add_row("spilled", f"{st.spill_runs:,} sorted runs (memory budget {memory_budget})")
     if bpt:
         t.add_row("compression", f"{bpt:.3f} bytes/token on the first {sample_bytes / 1e6:.1f} MB of training text")
     out_console.print(t)
