@@ -65,6 +65,37 @@ def peak_rss_mb() -> float:
     return r / 1024 if sys.platform != "darwin" else r / 2**20
 
 
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux: VmHWM) so a reused worker reports the peak of one task."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def _task_peak_rss_mb(reset_ok: bool) -> float:
+    if reset_ok:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            pass
+    return peak_rss_mb()
+
+
 # ---------------------------------------------------------------------------------------------------- shards
 
 
@@ -174,6 +205,8 @@ def count_shard(
     from toksmith.train import _feed_small
 
     t0 = time.perf_counter()
+    rss_before = _rss_mb()
+    reset_ok = _reset_peak_rss()
     counter = _core.Counter(pretokenizer, threads, memory_budget)
     try:
         if shard.kind == "files":
@@ -206,6 +239,7 @@ def count_shard(
         raise CorpusError(msg if shard.paths and shard.paths[0] in msg else f"shard {shard.name}: {msg}") from None
     except OSError as e:
         raise CorpusError(f"cannot read {shard.name}: {e}") from None
+    table_estimate = counter.table_bytes_estimate
     table = counter.to_table_bytes()
     report = {
         "shard": shard.name,
@@ -215,10 +249,12 @@ def count_shard(
         "spill_runs": counter.spill_runs,
         "spilled_bytes": counter.spilled_bytes,
         "peak_table_estimate": counter.peak_table_estimate,
+        "table_estimate": table_estimate,
         "seconds": time.perf_counter() - t0,
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": _task_peak_rss_mb(reset_ok),
+        "rss_before_mb": rss_before,
     }
     return report, table
 
@@ -303,6 +339,7 @@ class RayCountResult:
     shards: int = 0
     workers: int = 0
     reports: list[dict] = field(default_factory=list)
+    seconds_connect: float = 0.0
     seconds_tasks: float = 0.0
     seconds_driver_merge: float = 0.0
     extra_documents: int = 0
@@ -349,6 +386,7 @@ def count_ray(
     """Count on Ray; returns the merged Counter and per-shard reports. See the module docstring."""
     shards = plan_shards(files, pretokenizer, range_bytes=range_bytes or RANGE_BYTES)
     task_cpus = max(1, threads or 1)
+    t_start = time.perf_counter()
     with ray_session(address, num_cpus=None) as ray:
         t0 = time.perf_counter()
         workers = _cluster_cpus(ray)
@@ -433,6 +471,7 @@ def count_ray(
         shards=len(shards),
         workers=workers,
         reports=[r for r in reports if r is not None],
+        seconds_connect=t0 - t_start,
         seconds_tasks=t1 - t0,
         seconds_driver_merge=t2 - t1,
         extra_documents=extra_docs,
