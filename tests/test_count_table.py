@@ -58,19 +58,19 @@ def test_table_round_trip_and_merge(corpus: Path) -> None:
     info = _core.table_info(ta)
     assert info["entries"] == a.unique and info["bytes"] == a.bytes_seen and info["pretokenizer"] == "cl100k"
     assert info["total"] == sum(a.as_dict().values())
-    merged, pruned = _core.merge_tables([ta, tb])
-    assert pruned == 0
+    merged = _core.merge_tables([ta, tb])
+    assert merged.pruned_chunks == 0
     want = dict(a.as_dict())
     for k, v in b.as_dict().items():
         want[k] = want.get(k, 0) + v
     assert merged.as_dict() == want
     assert merged.bytes_seen == a.bytes_seen + b.bytes_seen and merged.documents == 2
     # Tree merge through bytes equals the flat merge.
-    assert _core.merge_tables([_core.merge_tables_to_bytes([ta, tb])])[0].as_dict() == want
+    assert _core.merge_tables([_core.merge_tables_to_bytes([ta, tb])]).as_dict() == want
     # Pruning below 3 drops exactly the rarer chunks.
-    p, n = _core.merge_tables([ta, tb], prune_below=3)
+    p = _core.merge_tables([ta, tb], prune_below=3)
     assert p.as_dict() == {k: v for k, v in want.items() if v >= 3}
-    assert n == sum(1 for v in want.values() if v < 3)
+    assert p.pruned_chunks == sum(1 for v in want.values() if v < 3)
 
 
 def test_corrupt_or_mismatched_tables_fail_loudly(corpus: Path, tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_corrupt_or_mismatched_tables_fail_loudly(corpus: Path, tmp_path: Path) 
         _core.merge_tables([c.to_table_bytes(), g.to_table_bytes()])
     p = tmp_path / "t.tkc"
     assert c.write_table(str(p)) == c.unique
-    assert _core.merge_tables([str(p)])[0].as_dict() == c.as_dict()
+    assert _core.merge_tables([str(p)]).as_dict() == c.as_dict()
 
 
 def test_memory_budget_spills_and_trains_identically(corpus: Path, tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_byte_ranges_count_exactly_as_the_whole_file(corpus: Path, spec: str) ->
         c.feed(data[a:b])
         c.end_stream()
         parts.append(c.to_table_bytes())
-    merged, _ = _core.merge_tables(parts)
+    merged = _core.merge_tables(parts)
     assert merged.as_dict() == whole.as_dict()
     assert merged.forced_cuts == 0
 

@@ -75,14 +75,26 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
     return 0.0
+
+
+def _trim_heap() -> None:
+    """Give freed heap memory back to the OS (glibc keeps it in per-thread arenas otherwise), so that a worker
+    reused for many shards does not grow from task to task."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def _task_peak_rss_mb(reset_ok: bool) -> float:
@@ -256,6 +268,9 @@ def count_shard(
         "peak_rss_mb": _task_peak_rss_mb(reset_ok),
         "rss_before_mb": rss_before,
     }
+    del counter
+    _trim_heap()
+    report["rss_after_mb"] = _rss_mb()  # what the worker keeps between tasks
     return report, table
 
 
@@ -462,7 +477,7 @@ def count_ray(
         except Exception as e:
             raise TrainingError(f"merging count tables failed: {type(e).__name__}: {str(e).splitlines()[0]}") from None
         names = [f"merged count table #{i}" for i in range(len(tables))]
-        counter, _ = _core.merge_tables(tables, names, threads)
+        counter = _core.merge_tables(tables, names, threads)
         del tables
         t2 = time.perf_counter()
     extra_docs = sum(1 for s in shards if s.kind == "range" and not s.first_of_file)

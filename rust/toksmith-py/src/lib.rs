@@ -116,6 +116,8 @@ struct Counter {
     threads: Option<usize>,
     /// Memory budget: sorted runs spilled to disk (`count_table::Spill`).
     spill: Option<Spill>,
+    /// Chunks dropped by `merge_tables(prune_below=...)`.
+    pruned: u64,
 }
 
 impl Counter {
@@ -253,8 +255,9 @@ fn merge_sources(
 }
 
 /// Merge count tables (bytes or paths) into one Counter (what the merge loop trains on). Chunks whose summed
-/// count is below `prune_below` are dropped: exact only for `prune_below <= 1` (see docs/DISTRIBUTED.md).
-/// Every table's checksum is verified; `names` name the tables in errors.
+/// count is below `prune_below` are dropped (`Counter.pruned_chunks` says how many): exact only for
+/// `prune_below <= 1` (see docs/DISTRIBUTED.md). Every table's checksum is verified; `names` name the tables in
+/// errors.
 #[pyfunction]
 #[pyo3(signature = (sources, names=None, threads=None, prune_below=0))]
 fn merge_tables(
@@ -263,7 +266,7 @@ fn merge_tables(
     names: Option<Vec<String>>,
     threads: Option<usize>,
     prune_below: u64,
-) -> PyResult<(Counter, u64)> {
+) -> PyResult<Counter> {
     if sources.is_empty() {
         return Err(CorpusError::new_err("no count tables to merge"));
     }
@@ -295,14 +298,12 @@ fn merge_tables(
             Ok::<_, TableError>((c, pruned))
         })
         .map_err(table_err)?;
-    Ok((
-        Counter {
-            inner: Some(counter),
-            threads,
-            spill: None,
-        },
+    Ok(Counter {
+        inner: Some(counter),
+        threads,
+        spill: None,
         pruned,
-    ))
+    })
 }
 
 /// Merge count tables (bytes or paths) into one table, streaming (memory: the inputs and the output).
@@ -375,6 +376,7 @@ impl Counter {
             inner: Some(inner),
             threads,
             spill,
+            pruned: 0,
         })
     }
     /// Count a plain, `.gz` or `.zst` text file as one stream.
@@ -462,6 +464,11 @@ impl Counter {
         py.allow_threads(|| with_threads(threads, || sp.spill(c)))?
             .map_err(table_err)?;
         Ok(sp.runs().len())
+    }
+    /// Chunks dropped by `merge_tables(prune_below=...)` (0 otherwise).
+    #[getter]
+    fn pruned_chunks(&self) -> u64 {
+        self.pruned
     }
     /// The memory budget in bytes (None without one).
     #[getter]
