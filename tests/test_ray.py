@@ -172,6 +172,11 @@ def test_unreachable_cluster_is_one_clear_line(corpus: Path, tmp_path: Path) -> 
     assert not out.exists()
 
 
+def test_task_too_big_for_any_node_is_an_error_not_a_hang(cluster: LocalRayCluster, corpus: Path) -> None:
+    with pytest.raises(toksmith.ToksmithError, match="largest node of the cluster has 1"):
+        toksmith.train(_files(corpus), vocab_size=300, engine="ray", address=cluster.address, threads=4)
+
+
 def test_unreadable_shard_is_named(cluster: LocalRayCluster, corpus: Path, tmp_path: Path) -> None:
     bad = tmp_path / "broken.txt.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(2000))  # a gzip header, then garbage
@@ -183,11 +188,14 @@ def _kill_first_counting_worker(cluster: LocalRayCluster, killed: list[int], sto
     while not stop.is_set():
         pids = cluster.worker_pids("ray::toksmith.count_shard")
         if pids:
-            time.sleep(0.3)  # let it get well into its shard
+            time.sleep(0.1)  # let it get into its shard
             try:
+                title = Path(f"/proc/{pids[0]}/cmdline").read_bytes()
+                if not title.startswith(b"ray::toksmith.count_shard"):
+                    continue  # it finished meanwhile: wait for the next counting task
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
-            except ProcessLookupError:
+            except (OSError, ProcessLookupError):
                 continue
             return
         time.sleep(0.02)

@@ -338,6 +338,13 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
         ray.shutdown()
 
 
+def _largest_node_cpus(ray: Any) -> float:
+    try:
+        return max((n.get("Resources", {}).get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0)
+    except Exception:  # pragma: no cover
+        return float("inf")
+
+
 def _cluster_cpus(ray: Any) -> int:
     try:
         return int(ray.cluster_resources().get("CPU", 1))
@@ -405,6 +412,13 @@ def count_ray(
     with ray_session(address, num_cpus=None) as ray:
         t0 = time.perf_counter()
         workers = _cluster_cpus(ray)
+        biggest = _largest_node_cpus(ray)
+        if task_cpus > biggest:
+            # Ray would wait forever for a node that can run such a task.
+            raise ClusterError(
+                f"each counting task asks for {task_cpus} CPUs (threads={threads}) but the largest node of the "
+                f"cluster has {biggest:g}; use fewer threads per task"
+            )
         count_task = ray.remote(count_shard).options(
             num_cpus=task_cpus, num_returns=2, max_retries=retries, name="toksmith.count_shard"
         )
