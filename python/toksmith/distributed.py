@@ -317,14 +317,14 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 log_to_driver=False,
-                logging_level=logging.WARNING,
+                logging_level=logging.ERROR,
                 _node_ip_address="127.0.0.1",
             )
         else:
             _probe(address)
             host = address.split("://", 1)[-1].rpartition(":")[0].strip("[]")
             local = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {}
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **local)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **local)
     except ClusterError:
         raise
     except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError...

@@ -59,10 +59,14 @@ def _refresh_ray_config() -> None:
     """Ray reads RAY_AUTH_MODE and the loopback switch when it is imported: re-read them if it already was."""
     if "ray" in sys.modules:
         import ray._private.ray_constants as c
-        from ray._raylet import Config
 
         c.ENABLE_RAY_CLUSTER = os.environ.get(_LOOPBACK, "1").lower() not in ("0", "false")
-        Config.initialize("")
+        try:
+            from ray._raylet import Config  # Ray versions with token authentication
+
+            Config.initialize("")
+        except (ImportError, AttributeError):
+            pass
 
 
 class LocalRayCluster:
