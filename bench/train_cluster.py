@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -303,6 +304,7 @@ def main() -> None:
 
     load = (load0, os.getloadavg()[0])
     report = build_report(args, runs, one_shard, heaps, cluster_start, tmp, cmds, counts, plain_tasks, load)
+    shutil.rmtree(tmp, ignore_errors=True)
     Path(args.out).write_text(report, encoding="utf-8")
     print(report)
     if args.json:
