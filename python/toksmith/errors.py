@@ -10,9 +10,21 @@ from toksmith._core import (
 )
 
 
+class ClusterError(ToksmithError):
+    """The Ray cluster for `engine="ray"` cannot be reached or used (or `ray` is not installed)."""
+
+
 class AnalysisError(ToksmithError):
     """Bad input to `toksmith premium` / `toksmith analyze`: unknown tokenizer spec, missing language file,
     misaligned parallel corpus, empty corpus, malformed price file."""
 
 
-__all__ = ["AnalysisError", "CorpusError", "EncodingError", "TokenizerFormatError", "ToksmithError", "TrainingError"]
+__all__ = [
+    "AnalysisError",
+    "ClusterError",
+    "CorpusError",
+    "EncodingError",
+    "TokenizerFormatError",
+    "ToksmithError",
+    "TrainingError",
+]

@@ -38,6 +38,10 @@ class TrainStats:
     algorithm: str = "bpe"
     # superbpe / objectives: transition, stage sizes and timings, objective details (see `train_ext`).
     details: dict = field(default_factory=dict)
+    engine: str = "local"
+    shards: int = 0  # engine="ray": counting tasks
+    workers: int = 0  # engine="ray": CPUs in the cluster
+    spill_runs: int = 0  # sorted runs written under a memory budget (local counter)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,10 +95,27 @@ def count(
     threads: int | None = None,
     progress: ProgressFn | None = None,
     stats: TrainStats | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    memory_budget: int | str | None = None,
 ) -> _core.Counter:
     """Count pre-tokenized chunks of a corpus. Inputs: files/globs/folders, in-memory `texts` (documents),
-    a named `corpus`, or a `datasets` `dataset`. Returns the Rust counter."""
-    counter = _core.Counter(pretokenizer, threads)
+    a named `corpus`, or a `datasets` `dataset`. Returns the Rust counter.
+
+    `engine="ray"` counts shards as Ray tasks on the cluster at `address` (see `toksmith.distributed`);
+    `memory_budget` (bytes or "4GB") bounds each counter's count maps by spilling sorted runs to disk. Neither
+    changes the counts."""
+    from toksmith.distributed import parse_size
+
+    budget = parse_size(memory_budget)
+    if engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {engine!r} (known: local, ray)")
+    if engine == "ray":
+        return _count_ray(
+            inputs, texts, corpus, dataset, dataset_config, split, text_field, pretokenizer, threads, progress,
+            stats, address, budget,
+        )  # fmt: skip
+    counter = _core.Counter(pretokenizer, threads, budget)
     st = stats if stats is not None else TrainStats()
     files: list[Path] = []
     if inputs:
@@ -150,6 +171,66 @@ def count(
     st.unique_chunks = counter.unique
     st.invalid_utf8_sequences = counter.invalid_sequences
     st.forced_cuts = counter.forced_cuts
+    st.spill_runs = counter.spill_runs
+    return counter
+
+
+def _count_ray(
+    inputs: Sequence[str | os.PathLike] | None,
+    texts: Iterable[str] | None,
+    corpus: str | None,
+    dataset: str | None,
+    dataset_config: str | None,
+    split: str,
+    text_field: str,
+    pretokenizer: str,
+    threads: int | None,
+    progress: ProgressFn | None,
+    stats: TrainStats | None,
+    address: str | None,
+    budget: int | None,
+) -> _core.Counter:
+    from toksmith.distributed import count_ray
+
+    st = stats if stats is not None else TrainStats()
+    files: list[Path] = []
+    if inputs:
+        files += expand_inputs(inputs)
+        st.inputs += [str(i) for i in inputs]
+    if corpus:
+        files += resolve(corpus)
+        st.inputs.append(f"corpus:{corpus}")
+    if not files and texts is None and dataset is None:
+        raise CorpusError("no input: give files, texts, a corpus name or a dataset")
+    res = count_ray(
+        files,
+        texts=texts,
+        dataset=dataset,
+        dataset_config=dataset_config,
+        split=split,
+        text_field=text_field,
+        pretokenizer=pretokenizer,
+        threads=threads,
+        address=address,
+        memory_budget=budget,
+        progress=progress,
+    )
+    if texts is not None:
+        st.inputs.append("<texts>")
+    if dataset is not None:
+        st.inputs.append(f"dataset:{dataset}")
+    counter = res.counter
+    st.engine = "ray"
+    st.shards = res.shards
+    st.workers = res.workers
+    st.files += len(files)
+    # A file cut into byte ranges is still one document.
+    st.documents = counter.documents - res.extra_documents
+    st.bytes = counter.bytes_seen
+    st.unique_chunks = counter.unique
+    st.invalid_utf8_sequences = counter.invalid_sequences
+    st.forced_cuts = counter.forced_cuts
+    st.spill_runs = sum(r["spill_runs"] for r in res.reports)
     return counter
 
 
@@ -180,6 +261,9 @@ def train(
     lz_codec: str = "zstd",
     lz_sample: str | None = None,
     lz_sample_bytes: int = 1 << 18,
+    engine: str = "local",
+    address: str | None = None,
+    memory_budget: int | str | None = None,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
 
@@ -194,6 +278,9 @@ def train(
     `frequency`, `mdl` (order-0 code length + dictionary; `stop_when_no_gain` lets the data choose the size) or
     `lz` (compressed size of the token-id stream of a sample: `lz_sample` text, else `lz_sample_bytes` taken from
     the inputs; `lz_candidates` most frequent pairs re-scored per merge with `lz_codec`). See `toksmith.train_ext`.
+    `engine="ray"` counts on a Ray cluster (`address`, $RAY_ADDRESS, or a private local instance) and trains on
+    the driver; `memory_budget` (bytes or "4GB") bounds each counter by spilling sorted runs to disk. The
+    tokenizer is byte-identical to `engine="local"` without a budget.
     """
     specials = list(dict.fromkeys(special_tokens))
     if len(specials) != len(special_tokens):
@@ -214,6 +301,8 @@ def train(
         algorithm, objective, vocab_size, len(specials), transition, max_words, lz_candidates, initial_merges
     )
     st = TrainStats()
+    if (algorithm != "bpe" or obj != "frequency") and (engine != "local" or memory_budget is not None):
+        raise TrainingError("engine='ray' and memory_budget work with algorithm='bpe' (frequency objective) only")
     if algorithm != "bpe" or obj != "frequency":
         from toksmith.corpora import expand_inputs, resolve
 
@@ -265,6 +354,9 @@ def train(
         threads=threads,
         progress=progress,
         stats=st,
+        engine=engine,
+        address=address,
+        memory_budget=memory_budget,
     )
     st.seconds_count = time.perf_counter() - t0
     if st.bytes == 0 or st.unique_chunks == 0:

@@ -58,6 +58,15 @@ def train(
     ),
     max_token_length: Optional[int] = typer.Option(None, "--max-token-length", help="Longest token in bytes."),
     threads: Optional[int] = typer.Option(None, "--threads", "-j", help="Worker threads (default: all cores)."),
+    engine: str = typer.Option(
+        "local", "--engine", help="Where to count: local (this process) or ray (tasks on a Ray cluster)."
+    ),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray cluster address (HOST:PORT); default $RAY_ADDRESS or a private local Ray."
+    ),
+    memory_budget: Optional[str] = typer.Option(
+        None, "--memory-budget", help="Cap each counter's count table (e.g. 4GB); past it, sorted runs spill to disk."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     algorithm: str = typer.Option(
@@ -133,6 +142,9 @@ def train(
                 lz_candidates=lz_candidates,
                 lz_codec=lz_codec,
                 lz_sample_bytes=lz_sample_bytes,
+                engine=engine,
+                address=address,
+                memory_budget=memory_budget,
             )
     tok.save(output)
     total = time.perf_counter() - t0
@@ -158,6 +170,10 @@ def train(
         "sample_bytes": sample_bytes,
         "stopped_early": st.stopped_early,
         "algorithm": st.algorithm,
+        "engine": st.engine,
+        "shards": st.shards,
+        "workers": st.workers,
+        "spill_runs": st.spill_runs,
     }
     if st.details:
         summary["details"] = {k: v for k, v in st.details.items() if not k.endswith("_counts")}
@@ -179,7 +195,7 @@ def train(
         f"{total:.2f} s (counting {st.seconds_count:.2f} s = {st.bytes / 1e6 / max(st.seconds_count, 1e-9):,.0f} MB/s, "
         f"merging {st.seconds_merge:.2f} s)",
     )
-    t.add_row("peak memory", f"{st.peak_rss_mb:,.0f} MB RSS")
+    t.add_row("peak memory", f"{st.peak_rss_mb:,.0f} MB RSS" + (" (driver)" if st.engine == "ray" else ""))
     d = st.details
     if st.algorithm == "superbpe":
         how = "chosen from the data" if d.get("auto_transition") else "given"
@@ -191,6 +207,10 @@ def train(
     elif d:
         extra = f", {d['ms_per_merge']:.2f} ms/merge" if "ms_per_merge" in d else ""
         t.add_row("objective", f"{d['objective']}{extra}")
+    if st.engine == "ray":
+        t.add_row("ray", f"{st.shards:,} shards counted on {st.workers:,} CPUs")
+    if st.spill_runs:
+        t.add_row("spilled", f"{st.spill_runs:,} sorted runs (memory budget {memory_budget})")
     if bpt:
         t.add_row("compression", f"{bpt:.3f} bytes/token on the first {sample_bytes / 1e6:.1f} MB of training text")
     out_console.print(t)

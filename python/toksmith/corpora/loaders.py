@@ -183,8 +183,10 @@ def feed_dataset(
     text_field: str = "text",
     progress: Progress | None = None,
     limit: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> None:
-    """Count a `datasets` dataset (hub name or local path), streamed."""
+    """Count a `datasets` dataset (hub name or local path), streamed. `shard=(num_shards, index)` counts one
+    contiguous shard of it (the shards of a dataset partition its rows)."""
     try:
         import datasets
     except ImportError as e:  # pragma: no cover
@@ -197,6 +199,8 @@ def feed_dataset(
             rows: Any = ds
         else:
             rows = datasets.load_dataset(name, config, split=split, streaming=True)
+        if shard is not None:
+            rows = rows.shard(num_shards=shard[0], index=shard[1], contiguous=True)
     except Exception as e:  # datasets raises many types
         raise CorpusError(f"cannot load dataset {name!r}: {str(e).splitlines()[0] if str(e) else e}") from None
 

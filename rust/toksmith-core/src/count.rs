@@ -351,6 +351,64 @@ impl Counter {
     }
 }
 
+/// Hooks for count tables and memory budgets (`count_table`).
+impl Counter {
+    /// Count the stream bytes still pending now (at the end of input).
+    pub fn flush_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.flush(true);
+        }
+    }
+
+    /// Take the count maps (one per worker thread, and the consolidated one), leaving the counter with no
+    /// counts; its statistics and any pending stream bytes stay. A chunk may appear in several maps.
+    pub fn take_count_maps(&mut self) -> Vec<Counts> {
+        let mut out: Vec<Counts> = self
+            .shards
+            .iter_mut()
+            .map(|m| std::mem::take(m.get_mut().expect("count shard lock")))
+            .collect();
+        out.push(std::mem::take(&mut self.counts));
+        out.retain(|m| !m.is_empty());
+        out
+    }
+
+    /// Add counts (read back from a count table, say).
+    pub fn add_counts(&mut self, counts: Counts) {
+        self.consolidate();
+        let old = std::mem::take(&mut self.counts);
+        self.counts = merge_counts(old, counts);
+    }
+
+    /// Estimated heap bytes held by the count maps: hash tables (by capacity) plus one allocation per chunk
+    /// (glibc malloc sizes, averaged over a sample of up to 1024 chunks per map).
+    pub fn count_maps_bytes(&mut self) -> usize {
+        fn map_bytes(m: &Counts) -> usize {
+            if m.is_empty() {
+                return m.capacity() * (std::mem::size_of::<(Box<str>, u64)>() + 1);
+            }
+            let (n, sum) = m.keys().take(1024).fold((0usize, 0usize), |(n, s), k| {
+                (n + 1, s + ((k.len() + 8 + 15) & !15).max(32))
+            });
+            m.capacity() * (std::mem::size_of::<(Box<str>, u64)>() + 1) + m.len() * sum / n
+        }
+        let shards: usize = self
+            .shards
+            .iter_mut()
+            .map(|m| map_bytes(m.get_mut().expect("count shard lock")))
+            .sum();
+        shards + map_bytes(&self.counts)
+    }
+
+    /// The counts sorted by chunk, borrowed (pending stream bytes are not counted: see `flush_pending`).
+    pub fn sorted_counts(&mut self) -> Vec<(&str, u64)> {
+        self.consolidate();
+        let mut v: Vec<(&str, u64)> = self.counts.iter().map(|(k, c)| (k.as_ref(), *c)).collect();
+        v.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 pub mod bpe;
 pub mod bytelevel;
 pub mod count;
+pub mod count_table;
 pub mod encode;
 pub mod formats;
 pub mod model;
