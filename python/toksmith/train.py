@@ -260,7 +260,7 @@ def train(
     lz_candidates: int = 8,
     lz_codec: str = "zstd",
     lz_sample: str | None = None,
-    lz_sample_bytes: int = 1 << 18,
+    lz_sample_bytes: int = 1 << 17,
     engine: str = "local",
     address: str | None = None,
     memory_budget: int | str | None = None,

@@ -20,7 +20,7 @@ from toksmith.errors import TrainingError
 
 ALGORITHMS = ("bpe", "superbpe", "compress")
 OBJECTIVES = ("frequency", "mdl", "lz")
-LZ_SAMPLE_BYTES = 1 << 18
+LZ_SAMPLE_BYTES = 1 << 17
 
 
 def check_options(

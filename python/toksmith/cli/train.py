@@ -87,7 +87,7 @@ def train(
     ),
     lz_candidates: int = typer.Option(8, "--lz-candidates", help="lz: most frequent pairs re-scored per merge."),
     lz_codec: str = typer.Option("zstd", "--lz-codec", help="lz: proxy compressor, zstd[:LEVEL] or deflate[:LEVEL]."),
-    lz_sample_bytes: int = typer.Option(1 << 18, "--lz-sample-bytes", help="lz: bytes of input text in the sample."),
+    lz_sample_bytes: int = typer.Option(1 << 17, "--lz-sample-bytes", help="lz: bytes of input text in the sample."),
 ) -> None:
     """Train a byte-level BPE tokenizer (counting in parallel in Rust) and write tokenizer.json."""
     if not output.parent.resolve().is_dir():

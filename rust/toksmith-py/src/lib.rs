@@ -889,6 +889,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(train_ext::train_superbpe, m)?)?;
     m.add_function(wrap_pyfunction!(train_ext::train_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(train_ext::lz_compressed_size, m)?)?;
     m.add_function(wrap_pyfunction!(merge_tables, m)?)?;
     m.add_function(wrap_pyfunction!(merge_tables_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(table_info, m)?)?;

@@ -217,3 +217,12 @@ pub(crate) fn train_objective<'py>(
     d.set_item("merge_counts", rep.log.counts)?;
     Ok((Tokenizer { enc: Arc::new(enc) }, d))
 }
+
+/// Size of `data` compressed with an `lz` objective codec (`zstd[:LEVEL]`, `deflate[:LEVEL]`): the score the
+/// objective minimises, for checking it from Python.
+#[pyfunction]
+pub(crate) fn lz_compressed_size(data: &[u8], codec: &str) -> PyResult<usize> {
+    let c = Codec::parse(codec)
+        .ok_or_else(|| TrainingError::new_err(format!("unknown lz codec '{codec}'")))?;
+    Ok(c.size(data))
+}
