@@ -5,6 +5,7 @@
 
 pub mod bpe;
 pub mod bytelevel;
+pub mod bytelm;
 pub mod count;
 pub mod encode;
 pub mod formats;
