@@ -40,6 +40,9 @@ const PROBES: &[&str] = &[
 /// the completion's length.
 type Continuation = (Vec<u8>, Option<(u32, u8)>, usize);
 
+/// A signature's outcomes grouped by boundary pattern `(pi, same)`.
+type Groups = Vec<((u32, bool), Vec<Kind>)>;
+
 /// One boundary pattern of `z ++ t ++ probe` as seen from `t`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
@@ -131,6 +134,10 @@ pub struct ChunkCtx {
     /// Number of context keys built and the time spent building them.
     pub keys_built: usize,
     pub key_seconds: f64,
+    /// `f` → lexicographic positions of the tokens that `f` may follow in one chunk.
+    before: FxHashMap<u32, Vec<u64>>,
+    /// The vocabulary has tokens that do not encode to themselves.
+    has_improper: bool,
 }
 
 /// The probe continuations (for the reference test).
@@ -284,6 +291,7 @@ impl ChunkCtx {
             });
             tok_sig.push(sid);
         }
+        let has_improper = (0..trie.len()).any(|p| !val.proper(trie.id_at(p)));
         // Substrings of improper tokens need the exact test when the whole-token shortcut can emit them.
         let mut exceptional = Vec::new();
         if shortcut {
@@ -321,6 +329,8 @@ impl ChunkCtx {
             exceptional,
             keys_built: 0,
             key_seconds: 0.0,
+            before: FxHashMap::default(),
+            has_improper,
         }
     }
 
@@ -544,6 +554,29 @@ impl ChunkCtx {
         }
     }
 
+    /// May the token at lexicographic position `p` be followed by token `f` in one chunk? (Bitset per `f`,
+    /// built on first use.)
+    fn precedes(
+        &mut self,
+        enc: &Encoder,
+        trie: &TokenTrie,
+        val: &mut PairValidity,
+        f: u32,
+        p: usize,
+    ) -> bool {
+        let bits = self.before.entry(f).or_insert_with(|| {
+            let n = trie.len();
+            let mut b = vec![0u64; n.div_ceil(64)];
+            for q in 0..n {
+                if val.pair_ok_direct(enc, trie.id_at(q), f) {
+                    b[q / 64] |= 1u64 << (q % 64);
+                }
+            }
+            b
+        });
+        bits[p / 64] >> (p % 64) & 1 == 1
+    }
+
     fn build(
         &mut self,
         enc: &Encoder,
@@ -562,49 +595,78 @@ impl ChunkCtx {
             self.outcomes(enc, zrep, &rep, &mut buf);
             per_sig.push(buf.clone());
         }
+        // Group each signature's outcomes by pattern, cheapest test first.
+        let groups: Vec<Groups> = per_sig
+            .iter()
+            .map(|outs| {
+                let mut g: Groups = Vec::new();
+                for o in outs {
+                    match g.iter_mut().find(|e| e.0 == (o.pi, o.same)) {
+                        Some(e) => e.1.push(o.kind),
+                        None => g.push(((o.pi, o.same), vec![o.kind])),
+                    }
+                }
+                for e in g.iter_mut() {
+                    e.1.sort_by_key(|k| match k {
+                        Kind::Closed => 0,
+                        Kind::Open(_) => 1,
+                        Kind::Partial(..) => 2,
+                    });
+                    e.1.dedup();
+                }
+                g
+            })
+            .collect();
         let model = enc.model();
         for p in 0..n {
-            let t = trie.id_at(p);
-            let outs = &per_sig[self.tok_sig[p] as usize];
-            if outs.is_empty() {
+            let sig = self.tok_sig[p] as usize;
+            if groups[sig].is_empty() {
                 continue;
             }
+            let t = trie.id_at(p);
             let tb = model.vocab[t as usize].as_deref().unwrap_or_default();
             let proper = val.proper(t);
-            for o in outs {
-                let ok = match o.kind {
-                    Kind::Closed => proper || (self.shortcut && !o.same),
-                    Kind::Open(ri) => {
-                        proper
-                            && match self.open_first[ri as usize] {
-                                Some(f) => val.pair_ok_direct(enc, t, f),
-                                None => false,
-                            }
-                            && !(self.shortcut && !o.same && {
-                                let mut cat = tb.to_vec();
-                                cat.extend_from_slice(&self.opens[ri as usize]);
-                                enc.token_to_id(&cat).is_some()
-                            })
-                    }
-                    Kind::Partial(ci, cls) => {
-                        proper && {
-                            let firsts = &self.comp[ci as usize]
-                                .classes
-                                .iter()
-                                .find(|e| e.0 == cls)
-                                .expect("class of these completions")
-                                .2;
-                            firsts.iter().any(|&f| val.pair_ok_direct(enc, t, f))
+            for &((pi, same), ref kinds) in &groups[sig] {
+                let mut ok = false;
+                for &kind in kinds {
+                    ok = match kind {
+                        Kind::Closed => proper || (self.shortcut && !same),
+                        Kind::Open(ri) => {
+                            proper
+                                && match self.open_first[ri as usize] {
+                                    Some(f) => self.precedes(enc, trie, val, f, p),
+                                    None => false,
+                                }
+                                && !(self.has_improper && !same && {
+                                    let mut cat = tb.to_vec();
+                                    cat.extend_from_slice(&self.opens[ri as usize]);
+                                    enc.token_to_id(&cat).is_some()
+                                })
                         }
+                        Kind::Partial(ci, cls) => {
+                            proper && {
+                                let firsts = self.comp[ci as usize]
+                                    .classes
+                                    .iter()
+                                    .find(|e| e.0 == cls)
+                                    .expect("class of these completions")
+                                    .2
+                                    .clone();
+                                firsts.iter().any(|&f| self.precedes(enc, trie, val, f, p))
+                            }
+                        }
+                    };
+                    if ok {
+                        break;
                     }
-                };
+                }
                 if !ok {
                     continue;
                 }
-                let ix = *combo_ix.entry((o.pi, o.same)).or_insert_with(|| {
+                let ix = *combo_ix.entry((pi, same)).or_insert_with(|| {
                     combos.push(Combo {
-                        pi: self.pis[o.pi as usize].clone(),
-                        same: o.same,
+                        pi: self.pis[pi as usize].clone(),
+                        same,
                         bits: vec![0u64; words],
                     });
                     combos.len() - 1

@@ -14,7 +14,6 @@ use super::validity::PairValidity;
 use super::BytelmError;
 use crate::encode::{Cache, Encoder};
 use rustc_hash::FxHashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -96,7 +95,7 @@ pub struct ByteCover {
     /// Lexicographic positions of the proper tokens / of all trie tokens.
     proper_bits: Vec<u64>,
     all_bits: Vec<u64>,
-    pairbits: FxHashMap<u32, Rc<Vec<u64>>>,
+    pairbits: FxHashMap<u32, Arc<Vec<u64>>>,
     x: Vec<u8>,
     /// Start of the last chunk of the character-complete part of `x`.
     chunk: usize,
@@ -284,7 +283,7 @@ impl ByteCover {
         self.states.get(sid as usize).map_or(0.0, |s| s.mass)
     }
 
-    fn pairbits(&mut self, a: u32) -> Rc<Vec<u64>> {
+    fn pairbits(&mut self, a: u32) -> Arc<Vec<u64>> {
         if let Some(b) = self.pairbits.get(&a) {
             return b.clone();
         }
@@ -301,7 +300,7 @@ impl ByteCover {
                 }
             }
         }
-        let rc = Rc::new(bits);
+        let rc = Arc::new(bits);
         self.pairbits.insert(a, rc.clone());
         rc
     }
@@ -390,7 +389,7 @@ impl ByteCover {
             self.chunk_tokens(sid)
         };
         let mut mask = vec![0u64; self.all_bits.len()];
-        let mut pair: Option<Rc<Vec<u64>>> = None;
+        let mut pair: Option<Arc<Vec<u64>>> = None;
         let mut seen: Vec<(usize, bool, bool)> = Vec::new();
         for (ci, combo) in table.combos.iter().enumerate() {
             let ok = if z.is_empty() || self.ctx.trivial() {
@@ -559,12 +558,22 @@ impl ByteCover {
     }
 
     /// Give state `sid` its next-token log-probabilities (one row of the language model, indexed by token
-    /// id; at least `vocab_size()` entries, extra ids are ignored).
+    /// id; at least `vocab_size()` entries, extra ids are ignored). Converts to probabilities and calls
+    /// [`ByteCover::provide_probs`].
     pub fn provide(&mut self, sid: u32, logp: &[f32]) -> Result<(), BytelmError> {
+        let mx = logp.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let probs: Vec<f64> = logp.iter().map(|&v| (v as f64 - mx as f64).exp()).collect();
+        self.provide_probs(sid, &probs)
+    }
+
+    /// Give state `sid` its next-token probabilities (unnormalised is fine: only ratios matter), indexed by
+    /// token id, at least `vocab_size()` entries (extra ids are ignored). The row is masked to the valid
+    /// continuations and renormalised: `Q(t | S)`.
+    pub fn provide_probs(&mut self, sid: u32, probs: &[f64]) -> Result<(), BytelmError> {
         let need = self.vocab_size();
-        if logp.len() < need {
+        if probs.len() < need {
             return Err(BytelmError::VocabMismatch {
-                got: logp.len(),
+                got: probs.len(),
                 need,
             });
         }
@@ -580,39 +589,37 @@ impl ByteCover {
         let mask = self.mask(sid);
         let t1 = Instant::now();
         let n = self.trie.len();
-        let eos = self.cfg.eos.filter(|_| complete);
-        let mut mx = f32::NEG_INFINITY;
-        for p in 0..n {
-            if mask[p / 64] >> (p % 64) & 1 == 1 {
-                let v = logp[self.trie.id_at(p) as usize];
-                if v > mx {
-                    mx = v;
-                }
-            }
-        }
-        if let Some(e) = eos {
-            mx = mx.max(logp[e as usize]);
-        }
+        let lex = self.trie.lex_ids();
         let mut cum = Vec::with_capacity(n + 1);
         cum.push(0.0f64);
         let mut acc = 0.0f64;
-        if mx.is_finite() {
-            let mxd = mx as f64;
-            for p in 0..n {
-                if mask[p / 64] >> (p % 64) & 1 == 1 {
-                    let v = logp[self.trie.id_at(p) as usize] as f64;
-                    if !v.is_nan() {
-                        acc += (v - mxd).exp();
+        for (w, &bits) in mask.iter().enumerate() {
+            let base = w * 64;
+            let top = (base + 64).min(n);
+            if bits == 0 {
+                cum.extend(std::iter::repeat_n(acc, top - base));
+                continue;
+            }
+            for p in base..top {
+                if bits >> (p - base) & 1 == 1 {
+                    let v = probs[lex[p] as usize];
+                    if v > 0.0 && v.is_finite() {
+                        acc += v;
                     }
                 }
                 cum.push(acc);
             }
-        } else {
-            cum.resize(n + 1, 0.0);
         }
-        let eos_w = match eos {
-            Some(e) if mx.is_finite() => ((logp[e as usize] as f64) - mx as f64).exp(),
-            _ => 0.0,
+        let eos_w = match self.cfg.eos.filter(|_| complete) {
+            Some(e) => {
+                let v = probs[e as usize];
+                if v > 0.0 && v.is_finite() {
+                    v
+                } else {
+                    0.0
+                }
+            }
+            None => 0.0,
         };
         let z = acc + eos_w;
         let st = &mut self.states[sid as usize];

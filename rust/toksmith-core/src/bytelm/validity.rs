@@ -60,6 +60,7 @@ pub struct PairValidity {
     inv_cache: FxHashMap<u32, Box<[(u32, u32)]>>,
     /// Fallback memo for non-monotone models: (a, t) → valid.
     memo: FxHashMap<u64, bool>,
+    scratch: Vec<(u32, u32, u32)>,
 }
 
 /// BPE of `piece` with the encoder's rules (lowest rank first, leftmost on ties), recording the last merge.
@@ -237,6 +238,7 @@ impl PairValidity {
             ord_ids,
             inv_cache: FxHashMap::default(),
             memo: FxHashMap::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -353,7 +355,8 @@ impl PairValidity {
             return self.pair_valid_reencode(enc, a, t);
         }
         // Left spine of t with windows (created, consumed].
-        let mut lsp: Vec<(u32, u32, u32)> = Vec::new();
+        let mut lsp = std::mem::take(&mut self.scratch);
+        lsp.clear();
         let (mut y, mut ky) = (t, INF);
         loop {
             let cy = self.created[y as usize];
@@ -372,6 +375,7 @@ impl PairValidity {
             for &(y, cy, ky) in &lsp {
                 if let Some(&(r, _)) = self.pairs.get(&pack(x, y)) {
                     if cx < r && r < kx && cy < r && r <= ky {
+                        self.scratch = lsp;
                         return false;
                     }
                 }
@@ -384,6 +388,7 @@ impl PairValidity {
                 None => break,
             }
         }
+        self.scratch = lsp;
         true
     }
 
