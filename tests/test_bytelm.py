@@ -387,4 +387,22 @@ def test_real_tokenizers_cover(tokenizers_dir):
         assert tok.decode(ids) == text
 
 
+def test_cli_complete_errors(tmp_path):
+    import importlib.util
+    import subprocess
+    import sys
+
+    exe = [sys.executable, "-m", "toksmith", "complete"]
+    r = subprocess.run(exe + [str(tmp_path), "-p", "x", "--naive", "--byte-level"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "choose one" in r.stderr
+    r = subprocess.run(exe + [str(tmp_path), "-p", "x"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    if importlib.util.find_spec("torch") is None:
+        assert "pip install" in r.stderr and "toksmith[lm]" in r.stderr
+        from toksmith.bytelm_hf import require_lm
+
+        with pytest.raises(BytelmError, match="toksmith\\[lm\\]"):
+            require_lm()
+
+
 _ = itertools

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from toksmith.cli import complete, decode, encode, info, train
 from toksmith.cli import corpora as corpora_cmd
-from toksmith.cli import decode, encode, info, train
 
 app = typer.Typer(
     name="toksmith",
@@ -19,6 +19,7 @@ app.command("encode")(encode.encode)
 app.command("decode")(decode.decode)
 app.command("info")(info.info)
 app.command("corpora")(corpora_cmd.corpora)
+app.command("complete")(complete.complete)
 
 
 def main() -> None:
