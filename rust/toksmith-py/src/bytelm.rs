@@ -74,12 +74,8 @@ impl ByteCover {
                 BytelmError::Unsupported("probabilities must be float64 bytes".into()),
             ));
         }
-        let row: Vec<f64> = probs
-            .chunks_exact(8)
-            .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes")))
-            .collect();
         self.inner
-            .provide_probs(sid, &row)
+            .provide_bytes(sid, probs)
             .map_err(|e| bytelm_err(py, e))
     }
     /// P(next byte | text) for the 256 bytes, then end of text.

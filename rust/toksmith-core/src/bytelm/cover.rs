@@ -57,8 +57,10 @@ pub struct CoverStats {
 }
 
 struct Dist {
-    /// Prefix sums of `Q(t | S)` over the trie's lexicographic order (length `n + 1`).
+    /// Prefix sums of the masked row over the trie's lexicographic order (length `n + 1`); times `inv` they
+    /// are those of `Q(t | S)`.
     cum: Vec<f64>,
+    inv: f64,
     /// `Q(EOS | S)`.
     eos: f64,
 }
@@ -66,7 +68,7 @@ struct Dist {
 impl Dist {
     #[inline]
     fn sum(&self, lo: usize, hi: usize) -> f64 {
-        (self.cum[hi] - self.cum[lo]).max(0.0)
+        ((self.cum[hi] - self.cum[lo]) * self.inv).max(0.0)
     }
 }
 
@@ -104,9 +106,19 @@ pub struct ByteCover {
     log_prefix: f64,
     pub stats: CoverStats,
     cache: Cache,
+    /// Prefix-sum buffers of dead states, reused.
+    pool: Vec<Vec<f64>>,
 }
 
 const PAIRBITS_CAP: usize = 4096;
+const POOL_CAP: usize = 32;
+
+fn recycle(pool: &mut Vec<Vec<f64>>, d: Dist) {
+    let Dist { cum, .. } = d;
+    if pool.len() < POOL_CAP {
+        pool.push(cum);
+    }
+}
 
 impl ByteCover {
     pub fn new(enc: Arc<Encoder>, cfg: CoverConfig) -> Result<ByteCover, BytelmError> {
@@ -170,6 +182,7 @@ impl ByteCover {
             log_prefix: 0.0,
             stats: CoverStats::default(),
             cache: Cache::default(),
+            pool: Vec::new(),
         };
         c.reset();
         Ok(c)
@@ -197,6 +210,11 @@ impl ByteCover {
 
     /// Forget the text; the root state (empty text) waits for its distribution.
     pub fn reset(&mut self) {
+        for st in self.states.iter_mut() {
+            if let Some(d) = st.dist.take() {
+                recycle(&mut self.pool, *d);
+            }
+        }
         self.x.clear();
         self.chunk = 0;
         self.states.clear();
@@ -570,12 +588,25 @@ impl ByteCover {
     /// token id, at least `vocab_size()` entries (extra ids are ignored). The row is masked to the valid
     /// continuations and renormalised: `Q(t | S)`.
     pub fn provide_probs(&mut self, sid: u32, probs: &[f64]) -> Result<(), BytelmError> {
+        self.provide_with(sid, probs.len(), |i| probs[i])
+    }
+
+    /// [`ByteCover::provide_probs`] with the row given as native-endian `f64` bytes (no copy).
+    pub fn provide_bytes(&mut self, sid: u32, row: &[u8]) -> Result<(), BytelmError> {
+        self.provide_with(sid, row.len() / 8, |i| {
+            f64::from_ne_bytes(row[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+        })
+    }
+
+    fn provide_with(
+        &mut self,
+        sid: u32,
+        len: usize,
+        prob: impl Fn(usize) -> f64,
+    ) -> Result<(), BytelmError> {
         let need = self.vocab_size();
-        if probs.len() < need {
-            return Err(BytelmError::VocabMismatch {
-                got: probs.len(),
-                need,
-            });
+        if len < need {
+            return Err(BytelmError::VocabMismatch { got: len, need });
         }
         let st = self
             .states
@@ -590,7 +621,9 @@ impl ByteCover {
         let t1 = Instant::now();
         let n = self.trie.len();
         let lex = self.trie.lex_ids();
-        let mut cum = Vec::with_capacity(n + 1);
+        let mut cum = self.pool.pop().unwrap_or_default();
+        cum.clear();
+        cum.reserve(n + 1);
         cum.push(0.0f64);
         let mut acc = 0.0f64;
         for (w, &bits) in mask.iter().enumerate() {
@@ -600,10 +633,10 @@ impl ByteCover {
                 cum.extend(std::iter::repeat_n(acc, top - base));
                 continue;
             }
-            for p in base..top {
-                if bits >> (p - base) & 1 == 1 {
-                    let v = probs[lex[p] as usize];
-                    if v > 0.0 && v.is_finite() {
+            for (k, &id) in lex[base..top].iter().enumerate() {
+                if bits >> k & 1 == 1 {
+                    let v = prob(id as usize);
+                    if v > 0.0 && v < f64::INFINITY {
                         acc += v;
                     }
                 }
@@ -612,7 +645,7 @@ impl ByteCover {
         }
         let eos_w = match self.cfg.eos.filter(|_| complete) {
             Some(e) => {
-                let v = probs[e as usize];
+                let v = prob(e as usize);
                 if v > 0.0 && v.is_finite() {
                     v
                 } else {
@@ -626,17 +659,16 @@ impl ByteCover {
         if z.is_nan() || z <= 0.0 || !z.is_finite() {
             // The model gives no mass to any valid continuation: this state cannot be extended.
             st.dist = Some(Box::new(Dist {
-                cum: vec![0.0; n + 1],
+                cum,
+                inv: 0.0,
                 eos: 0.0,
             }));
             st.mass = 0.0;
         } else {
             let inv = 1.0 / z;
-            for c in cum.iter_mut() {
-                *c *= inv;
-            }
             st.dist = Some(Box::new(Dist {
                 cum,
+                inv,
                 eos: eos_w * inv,
             }));
         }
@@ -715,7 +747,9 @@ impl ByteCover {
             let st = &self.states[sid as usize];
             let Some(c) = self.trie.child(st.node, b) else {
                 self.states[sid as usize].node = NONE;
-                self.states[sid as usize].dist = None;
+                if let Some(d) = self.states[sid as usize].dist.take() {
+                    recycle(&mut self.pool, *d);
+                }
                 continue;
             };
             let d = st.dist.as_ref().expect("checked by masses()");
@@ -746,7 +780,9 @@ impl ByteCover {
                 new_live.push(sid);
             } else {
                 st.node = NONE;
-                st.dist = None;
+                if let Some(d) = st.dist.take() {
+                    recycle(&mut self.pool, *d);
+                }
             }
         }
         let born_mass: f64 = born.iter().map(|s| s.mass).sum();
@@ -826,7 +862,9 @@ impl ByteCover {
             } else {
                 let st = &mut self.states[s as usize];
                 st.node = NONE;
-                st.dist = None;
+                if let Some(d) = st.dist.take() {
+                    recycle(&mut self.pool, *d);
+                }
             }
         }
         keep.sort_unstable();
