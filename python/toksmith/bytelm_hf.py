@@ -29,8 +29,9 @@ def require_lm() -> tuple[Any, Any]:
     try:
         import torch
         import transformers
-    except ImportError:
-        raise BytelmError(LM_EXTRA) from None
+    except (ImportError, OSError) as e:  # OSError: a broken torch install (missing shared libraries)
+        detail = "" if isinstance(e, ImportError) else f" ({str(e).splitlines()[0]})"
+        raise BytelmError(LM_EXTRA + detail) from None
     return torch, transformers
 
 

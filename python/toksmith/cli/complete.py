@@ -26,7 +26,7 @@ def complete(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
     as_json: bool = typer.Option(False, "--json", help='Print JSON: {"mode", "prompt", "completion", ...}.'),
 ) -> None:
-    """Greedy continuation of PROMPT by the model in MODEL (needs `pip install 'toksmith[lm]'`)."""
+    """Greedy continuation of PROMPT by the model in MODEL (needs the lm extra: torch and transformers)."""
     modes = [m for m, on in (("byte-level", byte_level), ("token-healing", token_healing), ("naive", naive)) if on]
     if len(modes) > 1:
         raise fail("choose one of --byte-level, --token-healing, --naive")
