@@ -67,7 +67,9 @@ def _from_json(text: str) -> tuple[Tokenizer, int | None]:
         if ch not in vocab:
             vocab[ch] = top + k
             k += 1
-    return Tokenizer.from_str(json.dumps(d)), top
+    tok = Tokenizer.from_str(json.dumps(d))
+    tok._model_ids = top  # remembered when the tokenizer is passed on to ByteLM
+    return tok, top
 
 
 def as_tokenizer(tokenizer: Any) -> Tokenizer:
@@ -79,7 +81,7 @@ def as_tokenizer(tokenizer: Any) -> Tokenizer:
 def _as_tokenizer(tokenizer: Any) -> tuple[Tokenizer, int | None]:
     """(tokenizer, number of ids the model knows if byte tokens had to be added, else None)."""
     if isinstance(tokenizer, Tokenizer):
-        return tokenizer, None
+        return tokenizer, getattr(tokenizer, "_model_ids", None)
     try:
         if isinstance(tokenizer, (str, os.PathLike)):
             p = Path(tokenizer)
