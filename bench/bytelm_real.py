@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("gguf_dir")
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--context", type=int, default=160, help="prompt bytes before the cut")
     a = ap.parse_args()
     import torch
     import transformers
@@ -71,7 +72,7 @@ def main() -> None:
     rows = gen = 0
     t0 = time.perf_counter()
     examples = []
-    for prompt, target in prompts(a.n, a.seed):
+    for prompt, target in prompts(a.n, a.seed, a.context):
         ids = ctx + tok.encode(prompt.decode("utf-8", "replace"), added_tokens=False)
         new = naive_generate(lm, ids, 8, None)
         nb = b"".join(token_bytes[t] or b"" for t in new)
@@ -96,7 +97,7 @@ def main() -> None:
                          "naive": nb[: word_end(nb)].decode("utf-8", "replace"),
                          "healing": hb[: word_end(hb)].decode("utf-8", "replace"), "byte": out.decode()})
         print(json.dumps(examples[-1]), file=sys.stderr)
-    print(json.dumps({"n": a.n, "exact_match": res, "byte_level_rows_per_generated_byte": round(rows / gen, 3),
+    print(json.dumps({"n": a.n, "context_bytes": a.context, "exact_match": res, "byte_level_rows_per_generated_byte": round(rows / gen, 3),
                       "seconds": round(time.perf_counter() - t0, 1)}))
 
 

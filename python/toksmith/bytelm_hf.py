@@ -15,6 +15,7 @@ import copy
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,9 +54,14 @@ class HFCausalLM:
         torch, transformers = require_lm()
         self.torch = torch
         if isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            extra: dict[str, Any] = {}
+            ggufs = sorted(path.glob("*.gguf")) if path.is_dir() else []
+            if ggufs and not (path / "config.json").exists():  # a folder holding only a GGUF file
+                extra["gguf_file"] = ggufs[0].name
             try:
                 model = transformers.AutoModelForCausalLM.from_pretrained(
-                    str(model), dtype=dtype or torch.float32
+                    str(model), dtype=dtype or torch.float32, **extra
                 )
             except (OSError, ValueError) as e:
                 raise BytelmError(f"cannot load a causal LM from {model}: {str(e).splitlines()[0]}") from None

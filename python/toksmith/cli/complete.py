@@ -13,7 +13,9 @@ from toksmith.cli.common import fail, one_line_errors
 
 @one_line_errors
 def complete(
-    model: str = typer.Argument(..., help="A Hugging Face model folder (config, weights and tokenizer.json)."),
+    model: str = typer.Argument(
+        ..., help="A Hugging Face model folder (config, weights and tokenizer.json, or a GGUF file)."
+    ),
     prompt: str = typer.Option(..., "--prompt", "-p", help="The text to continue (may end inside a word)."),
     byte_level: bool = typer.Option(
         False, "--byte-level", help="Exact byte-level continuation (the default): the prompt may end mid-token."
@@ -23,6 +25,9 @@ def complete(
     ),
     naive: bool = typer.Option(False, "--naive", help="Tokenize the prompt and decode tokens greedily."),
     max_bytes: int = typer.Option(64, "--max-bytes", "-n", min=1, help="Bytes to generate (about)."),
+    tokenizer: Optional[str] = typer.Option(
+        None, "--tokenizer", "-t", help="tokenizer.json to use (default: the one in MODEL)."
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
     as_json: bool = typer.Option(False, "--json", help='Print JSON: {"mode", "prompt", "completion", ...}.'),
 ) -> None:
@@ -40,7 +45,7 @@ def complete(
     path = Path(model)
     if not path.is_dir():
         raise fail(f"{model}: not a model folder")
-    tok, _ = _as_tokenizer(path)
+    tok, _ = _as_tokenizer(Path(tokenizer) if tokenizer else path)
     eos = _find_eos(tok)
     lm = HFCausalLM(path, device=device)
     context = [eos] if eos is not None else ([lm.bos_id] if lm.bos_id is not None else [])
