@@ -19,8 +19,15 @@ class AnalysisError(ToksmithError):
     misaligned parallel corpus, empty corpus, malformed price file."""
 
 
+class BytelmError(ToksmithError):
+    """Bad input to the byte-level language model (`toksmith.bytelm`): model and tokenizer vocabularies that do
+    not match, a text that no token sequence can produce, an unsupported tokenizer, a missing optional
+    dependency."""
+
+
 __all__ = [
     "AnalysisError",
+    "BytelmError",
     "ClusterError",
     "CorpusError",
     "EncodingError",

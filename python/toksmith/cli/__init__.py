@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from toksmith.cli import analyze, decode, encode, info, premium, train
+from toksmith.cli import analyze, complete, decode, encode, info, premium, train
 from toksmith.cli import corpora as corpora_cmd
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command("info")(info.info)
 app.command("corpora")(corpora_cmd.corpora)
 app.command("premium")(premium.premium)
 app.command("analyze")(analyze.analyze)
+app.command("complete")(complete.complete)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@
 
 pub mod bpe;
 pub mod bytelevel;
+pub mod bytelm;
 pub mod count;
 pub mod count_table;
 pub mod encode;

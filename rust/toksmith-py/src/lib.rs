@@ -1,6 +1,8 @@
 //! Thin PyO3 bindings: conversions, GIL release around long work, errors mapped to Python exceptions.
 //! No algorithm lives here.
 
+mod bytelm;
+
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
@@ -893,6 +895,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge_tables, m)?)?;
     m.add_function(wrap_pyfunction!(merge_tables_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(table_info, m)?)?;
+    bytelm::register(m)?;
     m.add("ToksmithError", py.get_type::<ToksmithError>())?;
     m.add(
         "TokenizerFormatError",
