@@ -97,8 +97,14 @@ def main() -> None:
                          "naive": nb[: word_end(nb)].decode("utf-8", "replace"),
                          "healing": hb[: word_end(hb)].decode("utf-8", "replace"), "byte": out.decode()})
         print(json.dumps(examples[-1]), file=sys.stderr)
-    print(json.dumps({"n": a.n, "context_bytes": a.context, "exact_match": res, "byte_level_rows_per_generated_byte": round(rows / gen, 3),
-                      "seconds": round(time.perf_counter() - t0, 1)}))
+    summary = {
+        "n": a.n,
+        "context_bytes": a.context,
+        "exact_match": res,
+        "byte_level_rows_per_generated_byte": round(rows / gen, 3),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

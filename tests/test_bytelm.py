@@ -406,3 +406,32 @@ def test_cli_complete_errors(tmp_path):
 
 
 _ = itertools
+
+
+def test_hf_adapter_cache_reuse():
+    """Key/value-cache reuse gives the same rows as full forward passes (tiny random Llama; needs torch)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from toksmith.bytelm_hf import HFCausalLM
+
+    tok = tiny()
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=eos_of(tok),
+    )
+    model = transformers.LlamaForCausalLM(cfg)
+    cached = HFCausalLM(model, device="cpu", cache_states=64)
+    plain = HFCausalLM(model, device="cpu", cache_states=0)
+    a = ByteLM(cached, tok, context=[eos_of(tok)])
+    b = ByteLM(plain, tok, context=[eos_of(tok)])
+    for x in [b"ab", b"ab ba\xc3", b"ab ba\xc3\xa9 "]:
+        assert np.allclose(a.logp_next_byte(x), b.logp_next_byte(x), atol=1e-5, equal_nan=True)
+    assert cached.tokens_run < plain.tokens_run
+    assert isinstance(a.generate("ab", max_bytes=6), str)

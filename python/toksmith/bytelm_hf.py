@@ -12,6 +12,7 @@ token-level baselines of `toksmith complete`.
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -72,6 +73,9 @@ class HFCausalLM:
         self.vocab_size = int(out.weight.shape[0]) if out is not None else int(cfg.vocab_size)
         self.bos_id = bos_id if bos_id is not None else getattr(cfg, "bos_token_id", None)
         self.cache_states = cache_states
+        # transformers 5 calls the key/value cache `cache` (`past_key_values` before).
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self.forward_calls = 0
         self.tokens_run = 0
@@ -80,11 +84,14 @@ class HFCausalLM:
         torch = self.torch
         x = torch.tensor([ids], device=self.device)
         with torch.no_grad():
-            out = self.model(input_ids=x, past_key_values=past, use_cache=self.cache_states > 0)
+            out = self.model(input_ids=x, use_cache=self.cache_states > 0, **{self._cache_kw: past})
         self.forward_calls += 1
         self.tokens_run += len(ids)
         logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-        return logp.cpu().numpy().astype(np.float64), getattr(out, "past_key_values", None)
+        new = getattr(out, "cache", None)
+        if new is None:
+            new = getattr(out, "past_key_values", None)
+        return logp.cpu().numpy().astype(np.float64), new
 
     def _one(self, prefix: Sequence[int]) -> np.ndarray:
         key = tuple(int(t) for t in prefix)
