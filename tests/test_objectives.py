@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from strategies import texts
 
 import toksmith
+from strategies import texts
 from toksmith import _core
 
 TEXT = (
@@ -75,7 +75,9 @@ def merges_of(tok: toksmith.Tokenizer) -> list[tuple[bytes, bytes]]:
 def test_frequency_objective_is_plain_bpe() -> None:
     a = toksmith.train(texts=[TEXT * 3], vocab_size=256 + 60, pretokenizer=PRETOK)
     b = toksmith.train(texts=[TEXT * 3], vocab_size=256 + 60, pretokenizer=PRETOK, objective="frequency")
-    c = toksmith.train(texts=[TEXT * 3], vocab_size=256 + 60, pretokenizer=PRETOK, algorithm="compress", objective="frequency")
+    c = toksmith.train(
+        texts=[TEXT * 3], vocab_size=256 + 60, pretokenizer=PRETOK, algorithm="compress", objective="frequency"
+    )
     assert merges_of(a) == merges_of(b) == merges_of(c)
 
 
@@ -104,7 +106,9 @@ def test_mdl_picks_the_merge_that_most_shortens_the_description(stop: bool) -> N
     if stop and tok.vocab_size < 256 + n:
         dict_bits = 2 * math.log2(vocab + 1)
         before = code_length(words)
-        assert all(before - code_length(apply(words, *p)) - dict_bits <= 1e-9 for p, f in pairs(words).items() if f >= 2)
+        assert all(
+            before - code_length(apply(words, *p)) - dict_bits <= 1e-9 for p, f in pairs(words).items() if f >= 2
+        )
 
 
 def test_mdl_can_choose_the_vocabulary_size() -> None:

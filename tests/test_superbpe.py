@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import regex
 from hypothesis import example, given, settings
-from strategies import texts
 
 import toksmith
+from strategies import texts
 
 tokenizers = pytest.importorskip("tokenizers")
 
@@ -98,7 +98,9 @@ def test_hf_encodes_identically(trained: toksmith.Tokenizer, hf: tokenizers.Toke
 
 @settings(max_examples=200)
 @given(text=texts(max_size=60))
-def test_round_trip_and_hf_agree_on_random_text(trained: toksmith.Tokenizer, hf: tokenizers.Tokenizer, text: str) -> None:
+def test_round_trip_and_hf_agree_on_random_text(
+    trained: toksmith.Tokenizer, hf: tokenizers.Tokenizer, text: str
+) -> None:
     ids = trained.encode(text)
     assert trained.decode(ids) == text
     assert hf.encode(text, add_special_tokens=False).ids == ids
@@ -134,7 +136,6 @@ def test_stage2_objective_and_specials() -> None:
     assert tok.decode(tok.encode(CORPUS[0])) == CORPUS[0]
 
 
-@pytest.mark.slow
 def test_heldout_english_gains_and_hf_agree(heldout_text: str, tmp_path: Path) -> None:
     train_text, test_text = heldout_text[:2_000_000], heldout_text[2_000_000:2_600_000]
     bpe = toksmith.train(texts=[train_text], vocab_size=4096)
@@ -187,7 +188,9 @@ def test_cli(tmp_path: Path) -> None:
     src = tmp_path / "c.txt"
     src.write_text("".join(CORPUS))
     out = tmp_path / "tok.json"
-    r = run_cli("train", str(src), "-v", "400", "--algorithm", "superbpe", "--transition", "320", "-o", str(out), "--json")
+    r = run_cli(
+        "train", str(src), "-v", "400", "--algorithm", "superbpe", "--transition", "320", "-o", str(out), "--json"
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["algorithm"] == "superbpe" and summary["details"]["transition"] == 320

@@ -96,15 +96,23 @@ def _head(p: Path, n: int) -> str:
         data = f.read(64 << 20)
     if len(data) <= n:
         return data.decode("utf-8", errors="replace")
-    # Eight evenly spaced slices, cut at line ends.
+    # Eight evenly spaced slices, cut at line ends when there is one near, else at a character boundary.
     k = 8
-    step = len(data) // k
+    step, want = len(data) // k, max(1, n // k)
+
+    def cut(pos: int) -> int:
+        nl = data.find(b"\n", pos, pos + 4096)
+        if nl >= 0:
+            return nl + 1
+        pos = min(pos, len(data))
+        while 0 < pos < len(data) and data[pos] & 0xC0 == 0x80:
+            pos -= 1
+        return pos
+
     parts = []
     for i in range(k):
-        s = data.find(b"\n", i * step)
-        s = 0 if i == 0 else (s + 1 if s >= 0 else i * step)
-        e = data.find(b"\n", s + n // k)
-        e = len(data) if e < 0 else e + 1
+        s = 0 if i == 0 else cut(i * step)
+        e = cut(s + want)
         parts.append(data[s:e].decode("utf-8", errors="replace"))
     return "".join(parts)
 

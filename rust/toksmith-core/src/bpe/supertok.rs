@@ -344,7 +344,7 @@ fn encode_chunks(
         .map(|(s, e)| {
             let mut a = Arena::default();
             let mut w: Vec<u32> = Vec::new();
-            for i in s..e {
+            for (i, (text, count)) in chunks.iter().enumerate().take(e).skip(s) {
                 let ids = pieces.chunk(i);
                 if ids.len() == 1 && piece_tokens[ids[0] as usize].len() < 2 {
                     continue;
@@ -358,13 +358,13 @@ fn encode_chunks(
                         w.extend_from_slice(&piece_tokens[p as usize]);
                     }
                 } else {
-                    enc.bpe(chunks[i].0.as_bytes(), &mut w);
+                    enc.bpe(text.as_bytes(), &mut w);
                     a.reencoded += 1;
                 }
                 if w.len() >= 2 {
                     a.toks.extend_from_slice(&w);
                     a.ends.push(a.toks.len());
-                    a.counts.push(chunks[i].1);
+                    a.counts.push(*count);
                 }
             }
             a
@@ -460,7 +460,8 @@ fn fragments(a: &Arena, table: &PairTable, theta: u64) -> (Vec<Vec<u32>>, Vec<u6
     // are kept as they come (a repeat is harmless: its pairs are simply counted from two words).
     const SHORT: usize = 4;
     type Short = [u32; SHORT];
-    let parts_out: Vec<(FxHashMap<Short, u64>, Vec<Vec<u32>>, Vec<u64>)> = ranges(a.len(), parts())
+    type Part = (FxHashMap<Short, u64>, Vec<Vec<u32>>, Vec<u64>);
+    let parts_out: Vec<Part> = ranges(a.len(), parts())
         .into_par_iter()
         .map(|(s, e)| {
             let mut short: FxHashMap<Short, u64> = FxHashMap::default();
@@ -519,8 +520,7 @@ fn cross_pair_counts(
         .into_par_iter()
         .map(|(s, e)| {
             let mut m: FxHashMap<u64, u64> = FxHashMap::default();
-            for i in s..e {
-                let n = chunks[i].1;
+            for (i, (_, n)) in chunks.iter().enumerate().take(e).skip(s) {
                 for p in pieces.chunk(i).windows(2) {
                     let l = piece_tokens[p[0] as usize].last();
                     let r = piece_tokens[p[1] as usize].first();

@@ -29,8 +29,10 @@ fn cfg(n: usize) -> TrainConfig {
     }
 }
 
+type Words = Vec<(Vec<u32>, i64)>;
+
 /// Words as byte ids in the trainer's id order, with counts.
-fn byte_words(chunks: &[(Box<str>, u64)]) -> (Vec<(Vec<u32>, i64)>, Vec<Vec<u8>>) {
+fn byte_words(chunks: &[(Box<str>, u64)]) -> (Words, Vec<Vec<u8>>) {
     let st = BpeState::new(chunks, &[]).unwrap();
     let w = st
         .words
