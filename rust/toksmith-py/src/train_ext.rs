@@ -115,6 +115,7 @@ pub(crate) fn train_superbpe<'py>(
         special_tokens,
         max_token_length,
         objective,
+        ..Default::default()
     };
     let c = take_counter(counter)?;
     let pretok2 = c.pretok().clone();

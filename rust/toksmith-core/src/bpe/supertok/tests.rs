@@ -195,3 +195,32 @@ fn thread_count_does_not_change_result() {
     };
     assert_eq!(go(1).merges, go(3).merges);
 }
+
+#[test]
+fn pruning_bar_does_not_change_the_merges() {
+    // Divisor 0: no pruning beyond min_frequency; 1: the bar is the count of the pair ranked as many as the merges
+    // to make, often too high, so stage 2 is redone with a lower one; 2: the default.
+    let text = corpus().repeat(3);
+    let mut redone = 0;
+    for extra in [100, 140, 180, 220, 260] {
+        let go = |d| {
+            let cfg = SuperConfig {
+                vocab_size: 256 + 60 + extra,
+                transition: Transition::Fixed(256 + 60),
+                prune_divisor: d,
+                min_frequency: 1,
+                ..Default::default()
+            };
+            let (m, rep) = run(&cfg, &text);
+            (bytes_merges(&m), rep)
+        };
+        let (none, r0) = go(0);
+        let (tight, r1) = go(1);
+        let (default, _) = go(2);
+        assert_eq!(r0.theta, 1);
+        redone += r1.stage2_redone;
+        assert_eq!(none, tight, "{extra}");
+        assert_eq!(none, default, "{extra}");
+    }
+    assert!(redone > 0);
+}
