@@ -5,7 +5,7 @@ use super::classes::{flags, L, LO, N, UP, WS};
 
 /// The char at byte `i` of `s` and its length in bytes.
 #[inline(always)]
-fn dec(s: &str, i: usize) -> (char, usize) {
+pub(super) fn dec(s: &str, i: usize) -> (char, usize) {
     let b = s.as_bytes()[i];
     if b < 0x80 {
         (b as char, 1)
@@ -20,7 +20,7 @@ fn dec(s: &str, i: usize) -> (char, usize) {
 
 /// End of the run of chars from `i` whose flags satisfy `pred`.
 #[inline(always)]
-fn run(s: &str, mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
+pub(super) fn run(s: &str, mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
     let n = s.len();
     let b = s.as_bytes();
     let ascii = ascii_flags();
@@ -108,7 +108,7 @@ fn contraction_cs(b: &[u8], j: usize) -> Option<usize> {
 
 /// Case-insensitive `[sdmt]|ll|ve|re` (Unicode simple case folding: `s` also matches U+017F `ſ`).
 #[inline(always)]
-fn contraction_ci(b: &[u8], j: usize) -> Option<usize> {
+pub(super) fn contraction_ci(b: &[u8], j: usize) -> Option<usize> {
     let lower = |k: usize| b.get(k).map(|c| c.to_ascii_lowercase());
     match lower(j)? {
         b's' | b'd' | b'm' | b't' => Some(1),

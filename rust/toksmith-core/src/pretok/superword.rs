@@ -32,37 +32,6 @@ pub const SUPERWORD_HF_PATTERN: &str = concat!(
 );
 
 #[inline(always)]
-fn dec(s: &str, i: usize) -> (char, usize) {
-    let b = s.as_bytes()[i];
-    if b < 0x80 {
-        (b as char, 1)
-    } else {
-        let c = s[i..].chars().next().expect("char boundary");
-        (c, c.len_utf8())
-    }
-}
-
-#[inline(always)]
-fn run(s: &str, mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
-    let b = s.as_bytes();
-    while i < b.len() {
-        if b[i] < 0x80 {
-            if !pred(flags(b[i] as char)) {
-                return i;
-            }
-            i += 1;
-            continue;
-        }
-        let (c, l) = dec(s, i);
-        if !pred(flags(c)) {
-            return i;
-        }
-        i += l;
-    }
-    i
-}
-
-#[inline(always)]
 fn run_bytes(b: &[u8], mut i: usize, set: &[u8]) -> usize {
     while i < b.len() && set.contains(&b[i]) {
         i += 1;
@@ -70,19 +39,7 @@ fn run_bytes(b: &[u8], mut i: usize, set: &[u8]) -> usize {
     i
 }
 
-/// Case-insensitive `[sdmt]|ll|ve|re` right after an apostrophe at `j - 1` (Unicode simple case folding: `s`
-/// also matches U+017F `ſ`): the number of bytes matched.
-#[inline(always)]
-fn contraction(b: &[u8], j: usize) -> Option<usize> {
-    let lower = |k: usize| b.get(k).map(|c| c.to_ascii_lowercase());
-    match lower(j)? {
-        b's' | b'd' | b'm' | b't' => Some(1),
-        b'l' if lower(j + 1) == Some(b'l') => Some(2),
-        b'v' | b'r' if lower(j + 1) == Some(b'e') => Some(2),
-        0xC5 if b.get(j + 1) == Some(&0xBF) => Some(2), // ſ
-        _ => None,
-    }
-}
+use super::scan::{contraction_ci as contraction, dec, run};
 
 /// The superword scanner (see the module doc for the pattern it implements).
 pub fn superword<'a, F: FnMut(&'a str)>(s: &'a str, f: &mut F) {
