@@ -137,6 +137,12 @@ class ByteLM:
     special token); the text is tokenized on its own after them. `mode`: `"canonical"` (exact) or `"beam"`
     (approximate marginal over all tokenizations, `beam` states). `prune` > 0 drops covering states below that
     fraction of the best one (faster, approximate). `max_batch`: prefixes per model call.
+
+    `fast_forward` (default on): when conditioning on a new prompt (`logp_next_byte`, `generate`), the prompt's
+    head up to its last stable pre-token chunk start is tokenized canonically and given to the model as context,
+    so only the tail is followed byte by byte (about one model row per tail byte instead of one per prompt
+    byte). The next-byte distributions are exactly the same (every cover encoding shares the head's tokens, whose
+    probability cancels); `logprob` never fast-forwards, since it needs the head's probability too.
     """
 
     def __init__(
@@ -150,6 +156,7 @@ class ByteLM:
         beam: int = 16,
         prune: float = 0.0,
         max_batch: int = 64,
+        fast_forward: bool = True,
     ):
         if mode not in ("canonical", "beam"):
             raise ValueError(f"mode must be 'canonical' or 'beam', not {mode!r}")
@@ -172,6 +179,11 @@ class ByteLM:
         for t in self.context:
             if not 0 <= t < self.vocab_size:
                 raise BytelmError(f"context token id {t} is outside the vocabulary (0..{self.vocab_size - 1})")
+        self.fast_forward = bool(fast_forward)
+        # Tokens of a prompt's stable head (see `_goto`): fed to the model after `context`, not tracked by the
+        # covering structure, whose text is then the prompt's tail.
+        self._ff_tokens: list[int] = []
+        self._ff_text = b""
         self.lm_calls = 0
         self.lm_rows = 0
 
@@ -200,7 +212,8 @@ class ByteLM:
         pend = self._cover.pending()
         for i in range(0, len(pend), self.max_batch):
             part = pend[i : i + self.max_batch]
-            rows = self._rows([self.context + self._cover.tokens(s) for s in part])
+            head = self.context + self._ff_tokens
+            rows = self._rows([head + self._cover.tokens(s) for s in part])
             top = rows.max(axis=1, keepdims=True)
             top[~np.isfinite(top)] = 0.0
             with np.errstate(invalid="ignore", over="ignore"):
@@ -208,12 +221,38 @@ class ByteLM:
             for s, p in zip(part, probs):
                 self._cover.provide(s, np.ascontiguousarray(p, dtype=np.float64).tobytes())
 
-    def _goto(self, prefix: bytes) -> None:
-        """Make the text `prefix`, extending the current text when it is a prefix of `prefix`."""
-        cur = self._cover.text
-        if not prefix.startswith(cur):
+    def _stable_head(self, prefix: bytes) -> tuple[bytes, list[int]]:
+        """The longest head of `prefix` ending at a pre-token chunk start that stays one whatever follows,
+        with its canonical tokens (`(b"", [])` when there is none or when re-encoding disagrees)."""
+        try:
+            text = prefix.decode("utf-8")
+        except UnicodeDecodeError as e:
+            text = prefix[: e.start].decode("utf-8")
+        cut = self._cover.stable_start(text)
+        if cut <= 0:
+            return b"", []
+        head = prefix[:cut]
+        ids = self.tokenizer.encode(head.decode("utf-8"), added_tokens=False)
+        full = self.tokenizer.encode(text, added_tokens=False)
+        if full[: len(ids)] != ids:  # the head's tokens are not those of the whole prompt: do not skip
+            return b"", []
+        return head, [int(t) for t in ids]
+
+    def _goto(self, prefix: bytes, fast_forward: bool = False) -> None:
+        """Make the text `prefix`, extending the current text when it is a prefix of `prefix`. With
+        `fast_forward`, a fresh start skips the prompt's stable head (conditional distributions only)."""
+        cur = self.text
+        extend = prefix.startswith(cur)
+        if extend and self._ff_text and not fast_forward:
+            extend = False  # the head's probability is needed: start over without skipping
+        if extend and fast_forward and self.fast_forward and len(prefix) - len(cur) > 32:
+            extend = False  # a long new stretch: skipping its stable head is cheaper than following it
+        if not extend:
             self._cover.reset()
-            cur = b""
+            self._ff_text, self._ff_tokens = b"", []
+            if fast_forward and self.fast_forward:
+                self._ff_text, self._ff_tokens = self._stable_head(prefix)
+            cur = self._ff_text
         self._fill()
         for b in prefix[len(cur) :]:
             self._cover.push(b)
@@ -230,7 +269,7 @@ class ByteLM:
     # ----- public API -----------------------------------------------------------------------------------
     def logp_next_byte(self, prefix: Text) -> np.ndarray:
         """log P(next byte | prefix): 257 values, the 256 bytes then end of text (index 256)."""
-        self._goto(_as_bytes(prefix))
+        self._goto(_as_bytes(prefix), fast_forward=True)
         return _log(self._next())
 
     def logprob(self, text: Text, eos: bool = True) -> float:
@@ -255,7 +294,7 @@ class ByteLM:
         """Continue `prompt` byte by byte (greedy, or sampling at `temperature`). Returns the continuation, as
         `str` for a `str` prompt (finishing a started UTF-8 character) else `bytes`."""
         rng = np.random.default_rng(seed)
-        self._goto(_as_bytes(prompt))
+        self._goto(_as_bytes(prompt), fast_forward=True)
         out = bytearray()
         as_str = isinstance(prompt, str)
         while len(out) < max_bytes or (as_str and _incomplete_utf8(out)):
@@ -271,8 +310,8 @@ class ByteLM:
 
     @property
     def text(self) -> bytes:
-        """The text the covering structure currently holds."""
-        return self._cover.text
+        """The text currently held: the fast-forwarded head (if any) and the covering structure's text."""
+        return self._ff_text + self._cover.text
 
     def stats(self) -> dict:
         """Rust-side counters and the number of model calls/rows."""
@@ -321,9 +360,11 @@ class ByteEnsemble:
         self.weights = w / w.sum() if mode == "mixture" else w
         self.mode = mode
 
-    def _goto(self, prefix: bytes) -> None:
+    def _goto(self, prefix: bytes, fast_forward: bool = False) -> None:
+        # The mixture's posterior weights need each member's whole-prefix probability: no fast-forward there.
+        ff = fast_forward and self.mode == "product"
         for m in self.members:
-            m._goto(prefix)
+            m._goto(prefix, fast_forward=ff)
 
     def _next(self) -> np.ndarray:
         ps = np.stack([m._next() for m in self.members])
@@ -341,7 +382,7 @@ class ByteEnsemble:
         return p / p.sum()
 
     def logp_next_byte(self, prefix: Text) -> np.ndarray:
-        self._goto(_as_bytes(prefix))
+        self._goto(_as_bytes(prefix), fast_forward=True)
         return _log(self._next())
 
     def logprob(self, text: Text, eos: bool = True) -> float:
@@ -379,7 +420,7 @@ class ByteEnsemble:
         seed: int | None = None,
     ) -> Text:
         rng = np.random.default_rng(seed)
-        self._goto(_as_bytes(prompt))
+        self._goto(_as_bytes(prompt), fast_forward=True)
         out = bytearray()
         as_str = isinstance(prompt, str)
         while len(out) < max_bytes or (as_str and _incomplete_utf8(out)):

@@ -121,6 +121,11 @@ impl ByteCover {
     fn vocab_size(&self) -> usize {
         self.inner.vocab_size()
     }
+    /// The largest pre-token chunk start of `text` that stays a chunk start whatever follows (0 when there is
+    /// none, or without pre-tokenization): the text before it has the same tokens in every continuation.
+    fn stable_start(&self, text: &str) -> usize {
+        self.inner.chunk_ctx().stable_start(text)
+    }
     /// Work and time counters.
     fn stats<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner.stats;
