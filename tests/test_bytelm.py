@@ -478,3 +478,21 @@ def test_fast_forward_is_exact(pretok):
     brute = Brute(tok, model, eos_of(tok))
     for x in [b"ab ab a", b"a b'l", b"ab a\xc3"]:
         assert np.abs(np.exp(fast.logp_next_byte(x)) - brute.next_byte(x)).max() < 1e-9, x
+
+
+def test_ensemble_interpolate_is_per_byte_mixture():
+    t1, t2 = tiny("gpt2", 275), tiny("none", 300)
+    m1 = ByteLM(Trigram(t1.vocab_size, seed=9), t1)
+    m2 = ByteLM(Bigram(t2.vocab_size, seed=10), t2)
+    ens = ensemble([m1, m2], weights=[1.0, 3.0], mode="interpolate")
+    text = "ab ba é".encode()
+    want = 0.0
+    for i in range(len(text) + 1):
+        p = 0.25 * np.exp(m1.logp_next_byte(text[:i])) + 0.75 * np.exp(m2.logp_next_byte(text[:i]))
+        assert abs(p.sum() - 1) < 1e-12
+        want += math.log(p[text[i]] if i < len(text) else p[EOT])
+        got = np.exp(ens.logp_next_byte(text[:i]))
+        assert np.abs(got - p).max() < 1e-12
+    assert abs(ens.logprob(text) - want) < 1e-9
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ensemble([m1, m2], mode="average")

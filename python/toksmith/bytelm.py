@@ -339,30 +339,35 @@ def _choose(p: np.ndarray, greedy: bool, temperature: float, rng: np.random.Gene
     return int(rng.choice(len(q), p=q))
 
 
+ENSEMBLE_MODES = ("mixture", "interpolate", "product")
+
+
 class ByteEnsemble:
     """Models with different tokenizers combined at the byte level.
 
     `mode="mixture"`: the mixture `sum_k w_k P_k` of the members' distributions over texts; its next-byte
     distribution weights each member by its posterior `w_k P_k(prefix)` (exact; `logprob` is
-    `log sum_k w_k P_k(text)`). `mode="product"`: a product of experts, `P(b | x) ~ prod_k P_k(b | x) ** w_k`,
-    normalised at every byte.
+    `log sum_k w_k P_k(text)`). `mode="interpolate"`: fixed weights at every byte,
+    `P(b | x) = sum_k w_k P_k(b | x)` (linear interpolation of the next-byte distributions, the usual way to
+    ensemble models with different vocabularies). `mode="product"`: a product of experts,
+    `P(b | x) ~ prod_k P_k(b | x) ** w_k`, normalised at every byte.
     """
 
     def __init__(self, members: Sequence[ByteLM], weights: Sequence[float] | None = None, mode: str = "mixture"):
-        if mode not in ("mixture", "product"):
-            raise ValueError(f"mode must be 'mixture' or 'product', not {mode!r}")
+        if mode not in ENSEMBLE_MODES:
+            raise ValueError(f"mode must be one of {', '.join(ENSEMBLE_MODES)}, not {mode!r}")
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = list(members)
         w = np.ones(len(self.members)) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self.members),) or (w < 0).any() or not w.sum() > 0:
             raise ValueError("weights: one non-negative number per member, not all zero")
-        self.weights = w / w.sum() if mode == "mixture" else w
+        self.weights = w / w.sum() if mode in ("mixture", "interpolate") else w
         self.mode = mode
 
     def _goto(self, prefix: bytes, fast_forward: bool = False) -> None:
         # The mixture's posterior weights need each member's whole-prefix probability: no fast-forward there.
-        ff = fast_forward and self.mode == "product"
+        ff = fast_forward and self.mode != "mixture"
         for m in self.members:
             m._goto(prefix, fast_forward=ff)
 
@@ -374,6 +379,8 @@ class ByteEnsemble:
             post = np.exp(lw)
             post /= post.sum()
             p = post @ ps
+        elif self.mode == "interpolate":
+            p = self.weights @ ps
         else:
             lp = (self.weights[:, None] * _log(ps)).sum(axis=0)
             if not np.isfinite(lp).any():
@@ -433,7 +440,8 @@ class ByteEnsemble:
 
 
 def ensemble(members: Sequence[ByteLM], weights: Sequence[float] | None = None, mode: str = "mixture") -> ByteEnsemble:
-    """Combine byte-level models (any tokenizers): `mode="mixture"` or `"product"` (see `ByteEnsemble`)."""
+    """Combine byte-level models (any tokenizers): `mode="mixture"`, `"interpolate"` or `"product"` (see
+    `ByteEnsemble`)."""
     return ByteEnsemble(members, weights, mode)
 
 
