@@ -10,7 +10,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from toksmith.errors import TransplantError  # noqa: E402
-from toksmith.transplant.kernels import batch_omp, topk_cosine  # noqa: E402
+from toksmith.transplant.kernels import batch_omp, default_gram_steps, topk_cosine  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -61,6 +61,13 @@ def test_batch_omp_equals_naive_reference(n: int, d: int, m: int, k: int, gram_s
     assert coef.dtype == torch.float64
     assert torch.equal(idx, ref_idx)
     torch.testing.assert_close(coef, ref_coef, rtol=0, atol=1e-8)
+
+
+def test_default_gram_steps_cost_model() -> None:
+    assert default_gram_steps(64, 16, 40, 25) == 0  # tiny d: the GEMM update is always cheaper
+    assert default_gram_steps(64, 4096, 30000, 128000) == 63  # large d: every update from G
+    assert 0 < default_gram_steps(64, 384, 25000, 20000) < 63  # MiniLM-sized donor: the first steps only
+    assert default_gram_steps(64, 384, 25000, 10) == 0  # too few targets to pay for G
 
 
 def test_batch_omp_gram_budget_fallback_matches() -> None:

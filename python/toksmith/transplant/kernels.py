@@ -4,13 +4,15 @@ Both run wherever the input tensors live (CPU or CUDA) with plain torch operatio
 stays bounded by the tile sizes rather than by the number of targets / queries.
 
 `batch_omp` is Orthogonal Matching Pursuit (pick the atom most correlated with the residual, re-fit all selected
-atoms by least squares, repeat k times) for every target row over one shared dictionary, computed the Batch-OMP way
-(Rubinstein, Zibulevsky & Elad 2008): correlations are updated in atom space from the precomputed Gram matrix
-G = D Dᵀ, ``alpha = alpha0 - G[:, I] @ gamma`` (n·s work per step instead of n·d for re-projecting the residual), and
-the least-squares coefficients come from an incrementally grown Cholesky factor of G[I, I] (s² per step instead of a
-fresh d·s² least-squares solve). Once s is large compared with d the residual form ``alpha = D (x - D_Iᵀ gamma)`` is
-cheaper per step on real hardware (a dense GEMM instead of a gather-bound batched matrix-vector product), so the
-first `gram_steps` steps use the Gram update and the rest the GEMM one; both give the same numbers up to rounding.
+atoms by least squares, repeat k times) for every target row over one shared dictionary D (n atoms × d), computed
+the Batch-OMP way (Rubinstein, Zibulevsky & Elad 2008): the least-squares coefficients come from a Cholesky factor
+of G[I, I] (G = D Dᵀ) grown by one row per step (s² work instead of a fresh d·s² least-squares solve and no
+re-projection of the residual onto an orthonormal basis), and the correlations with all atoms can be updated in atom
+space, ``alpha = alpha0 - G[:, I] @ gamma`` (n·s multiply-adds per step instead of n·d for ``D @ residual``).
+That second saving is a FLOP saving but a memory-bound one (each target streams its own s rows of G), while
+``D @ residual`` is a dense GEMM; so the first `gram_steps` steps use the Gram update and the rest the GEMM
+(`default_gram_steps` picks the split from a simple cost model, 0 for small d). Both give the same numbers up to
+rounding.
 """
 
 from __future__ import annotations
@@ -58,13 +60,23 @@ def _check_pair(a_name: str, a: object, b_name: str, b: object) -> tuple[torch.T
     return a_t, b_t
 
 
-def default_gram_steps(k: int, dim: int) -> int:
-    """How many OMP steps use the Gram-matrix correlation update before switching to the residual GEMM.
+#: Assumed machine balance: multiply-adds a dense GEMM does in the time it takes to stream one matrix element from
+#: memory (about 27 measured on the 2-core CPU VM in bench/transplant_kernels.py; about 60 for float32 on an H100).
+FLOPS_PER_READ = 32
 
-    Step s of the Gram update reads s rows of G per target (memory-bound), the GEMM update does d multiply-adds per
-    atom and target (compute-bound, several times faster per operation). The crossover measured on CPU
-    (bench/transplant_kernels.py) is around s ≈ d / 4."""
-    return max(0, min(k, dim // 4))
+
+def default_gram_steps(k: int, dim: int, n_atoms: int, n_targets: int) -> int:
+    """How many OMP steps update the correlations from the Gram matrix before switching to the residual GEMM.
+
+    Step s of the Gram update streams s rows of G per target (memory-bound); the GEMM update costs 2·d flops per
+    atom and target (compute-bound). With `FLOPS_PER_READ` = ρ the Gram update is cheaper while s < 2d/ρ, and it
+    pays only when the saving over all targets exceeds the 2·n²·d flops of computing G. Returns 0 (no Gram matrix at
+    all) otherwise. For d = 384 that is at most 24 of 64 steps; for d = 4096 every step."""
+    s_star = min(k - 1, (2 * dim) // FLOPS_PER_READ)
+    if s_star <= 0:
+        return 0
+    saving = n_targets * n_atoms * (2 * dim * s_star - FLOPS_PER_READ * s_star * (s_star + 1) / 2)
+    return s_star if saving > 2 * n_atoms * n_atoms * dim else 0
 
 
 def batch_omp(
@@ -92,9 +104,10 @@ def batch_omp(
     the Gram matrix (n_atoms², skipped when larger than `max_gram_bytes`: then every step uses the GEMM update) plus a
     workspace of at most `max_workspace_bytes` for a tile of at most `chunk_size` targets.
 
-    `gram_steps` (default `default_gram_steps(k, d)`) is the number of steps that use the Gram update; `tol` (default
-    √eps of the work dtype) is the relative size of the largest remaining correlation at which a row counts as fitted
-    exactly. `progress` is called with the number of target rows finished after each tile.
+    `gram_steps` (default `default_gram_steps(k, d, n_atoms, m)`) is the number of correlation updates that use
+    the Gram matrix; `tol` (default √eps of the work dtype) is the relative size of the largest remaining
+    correlation at which a row counts as fitted exactly. `progress` is called with the number of target rows
+    finished after each tile.
     """
     dictionary, targets = _check_pair("dictionary", dictionary, "targets", targets)
     if isinstance(k, bool) or not isinstance(k, int):
@@ -121,12 +134,12 @@ def batch_omp(
     if m == 0:
         return indices, coefs
 
-    use_gram = n_atoms * n_atoms * itemsize <= max_gram_bytes
-    gs = default_gram_steps(k, dim) if gram_steps is None else max(0, min(k, int(gram_steps)))
+    gs = default_gram_steps(k, dim, n_atoms, m) if gram_steps is None else max(0, min(k - 1, int(gram_steps)))
+    use_gram = gs > 0 and n_atoms * n_atoms * itemsize <= max_gram_bytes
     if not use_gram:
         gs = 0
     # Steps s = 0..k-2 update the correlations; the Gram update is used while s < gs.
-    need_dsel = gs < k - 1 or not use_gram
+    need_dsel = gs < k - 1 or not use_gram  # the GEMM update and G[I, j] without G need the selected atoms
     G = D @ D.T if use_gram else None
     atom_sq = torch.diagonal(G).clone() if G is not None else (D * D).sum(dim=1)
 
@@ -170,22 +183,25 @@ def _omp_tile(
     dsel = torch.empty((c, k, dim), dtype=dtype, device=device) if need_dsel else None
     done = torch.zeros(c, dtype=torch.bool, device=device)
     alpha = a0
+    score = torch.empty_like(a0)
 
     for s in range(k):
-        score = alpha.abs()
+        torch.abs(alpha, out=score)
+        if bool(done.any()):
+            score.masked_fill_(done[:, None], 0.0)  # finished rows take the lowest-numbered unselected atom
         if s > 0:
             score.scatter_(1, idx[:, :s], -1.0)  # never re-select an atom
-        best = score.amax(dim=1)
-        done |= best <= scale
-        if bool(done.all()):
-            _fill_unselected(idx, s, k)
-            break
-        if bool(done.any()):
-            # finished rows take the lowest-numbered unselected atom (argmax returns the first maximum)
-            score.masked_fill_(done[:, None], 0.0)
+        best, j = score.max(dim=1)  # ties: the first maximum, i.e. the lowest index
+        newly = (best <= scale) & ~done
+        if bool(newly.any()):
+            done |= newly
+            if bool(done.all()):
+                _fill_unselected(idx, s, k)
+                break
+            score.masked_fill_(newly[:, None], 0.0)
             if s > 0:
                 score.scatter_(1, idx[:, :s], -1.0)
-        j = score.argmax(dim=1)
+            j = score.argmax(dim=1)
         idx[:, s] = j
 
         # Grow the Cholesky factor: L[s, :s] = w with L[:s, :s] w = G[I, j]; L[s, s] = sqrt(G[j, j] - |w|²).
@@ -210,12 +226,12 @@ def _omp_tile(
         gamma[:, : s + 1] = torch.cholesky_solve(b[:, : s + 1].unsqueeze(-1), L[:, : s + 1, : s + 1]).squeeze(-1)
 
         if dsel is not None:
-            torch.index_select(D, 0, j, out=dsel[:, s])
+            dsel[:, s] = D.index_select(0, j)  # (index_select into a strided slice is very slow on CPU)
         if s == k - 1:
             break
         if s < gs:
             # Batch-OMP update in atom space: alpha = a0 - G[I] gamma (n·(s+1) per row).
-            torch.index_select(G, 0, j, out=gsel[:, s])
+            gsel[:, s] = G.index_select(0, j)
             alpha = torch.baddbmm(a0.unsqueeze(1), gamma[:, None, : s + 1], gsel[:, : s + 1], alpha=-1).squeeze(1)
         else:
             # Residual update: alpha = D (x - D_I^T gamma) (a dense GEMM, n·d per row).
