@@ -313,19 +313,34 @@ def topk_cosine(
 
 
 def _topk_first(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k along dim 1 sorted by (value desc, column asc): exactly the first k of a stable descending sort,
-    without sorting whole rows. Entries strictly above the k-th largest value are all kept; among the entries equal
-    to it, the lowest columns fill the remaining places."""
+    """Top-k along dim 1 sorted by (value desc, column asc): exactly the first k of a stable descending sort.
+
+    torch.topk picks arbitrarily among equal values, so its selection is put in (value desc, column asc) order, and
+    the rows where the k-th value is tied with an unselected entry (topk's (k+1)-th value equals its k-th) are
+    redone exactly: every entry strictly above the k-th value, then the lowest columns among those equal to it."""
     rows, cols = x.shape
     if k == cols:
         order = torch.sort(x, dim=1, descending=True, stable=True).indices
         return torch.gather(x, 1, order), order
-    kth = torch.topk(x, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
-    above = x > kth
-    equal = x == kth
-    need = k - above.sum(dim=1, keepdim=True)
-    keep = above | (equal & (torch.cumsum(equal, dim=1) <= need))
-    col = torch.nonzero(keep)[:, 1].reshape(rows, k)  # row-major: each row's columns ascending
-    vals = torch.gather(x, 1, col)
-    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
-    return torch.gather(vals, 1, order), torch.gather(col, 1, order)
+    v, i = torch.topk(x, k + 1, dim=1, sorted=True)
+    tied = v[:, k] == v[:, k - 1]
+    v, i = _order(v[:, :k], i[:, :k])
+    if bool(tied.any()):
+        t = tied.nonzero().squeeze(1)
+        xt = x[t]
+        kth = v[t, k - 1 :]
+        above = xt > kth
+        equal = xt == kth
+        need = k - above.sum(dim=1, keepdim=True)
+        keep = above | (equal & (torch.cumsum(equal, dim=1) <= need))
+        col = torch.nonzero(keep)[:, 1].reshape(t.shape[0], k)  # row-major: each row's columns ascending
+        v[t], i[t] = _order(torch.gather(xt, 1, col), col)
+    return v, i
+
+
+def _order(v: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reorder each row of (values, indices) by value descending, index ascending."""
+    o = torch.argsort(i, dim=1)
+    v, i = torch.gather(v, 1, o), torch.gather(i, 1, o)
+    o = torch.sort(v, dim=1, descending=True, stable=True).indices
+    return torch.gather(v, 1, o), torch.gather(i, 1, o)
