@@ -148,7 +148,7 @@ def part_donor(args: argparse.Namespace) -> dict:
 
 
 def nodonor_sets(args: argparse.Namespace) -> dict[str, list[str]]:
-    code = python_code()
+    code = python_code(args.code_chars)
     return {
         "eng": docs_of_lines(flores("eng_Latn", args.sentences)),
         "code": [code[i : i + 2000] for i in range(0, len(code), 2000)],
@@ -260,6 +260,7 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=200)
     ap.add_argument("--langs", default="fra_Latn,deu_Latn,spa_Latn,por_Latn,ita_Latn,nld_Latn")
     ap.add_argument("--lang-sentences", type=int, default=100)
+    ap.add_argument("--code-chars", type=int, default=155_000, help="characters of standard-library code")
     ap.add_argument("--hybrid-base", action="store_true", help="also the hybrid with the base model as aux space")
     ap.add_argument("--batch-tokens", type=int, default=4096)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "toksmith-transplant-bench")
