@@ -176,8 +176,8 @@ def donor_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> N
     runs: list[tuple[str, Callable[[], Any], float]] = [
         (f"toksmith batch_omp (gram_steps={gs})", lambda: batch_omp(D, X, k), flops_toksmith(m, n, d, k, gs))
     ]
-    if args.variants:
-        for v in (0, k - 1):
+    if args.variants or args.also_gram_steps:
+        for v in args.also_gram_steps or (0, k - 1):
             if v != gs:
                 runs.append(
                     (
@@ -291,6 +291,7 @@ def main() -> None:
     ap.add_argument("--targets", type=int, default=0, help="number of targets (0: all non-anchor rows)")
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--variants", action="store_true", help="also toksmith with gram_steps = 0 and k - 1")
+    ap.add_argument("--also-gram-steps", type=int, nargs="+", default=[], help="toksmith with these gram_steps too")
     ap.add_argument("--scaled", action="store_true")
     ap.add_argument("--scaled-atoms", type=int, default=8192)
     ap.add_argument("--scaled-targets", type=int, nargs="+", default=[1024, 4096])
