@@ -60,9 +60,10 @@ def _check_pair(a_name: str, a: object, b_name: str, b: object) -> tuple[torch.T
     return a_t, b_t
 
 
-#: Assumed machine balance: multiply-adds a dense GEMM does in the time it takes to stream one matrix element from
-#: memory (about 27 measured on the 2-core CPU VM in bench/transplant_kernels.py; about 60 for float32 on an H100).
-FLOPS_PER_READ = 32
+#: Assumed machine balance: flops a dense GEMM does in the time the Gram update streams one element of G (with its
+#: gathers and bookkeeping). On the 2-core CPU VM of bench/RESULTS.md, 24 Gram steps at d = 384 were slower than the
+#: GEMM steps they replaced, which puts it above 60; float32 GEMM vs memory bandwidth on an H100 is about 60 too.
+FLOPS_PER_READ = 64
 
 
 def default_gram_steps(k: int, dim: int, n_atoms: int, n_targets: int) -> int:
@@ -71,8 +72,8 @@ def default_gram_steps(k: int, dim: int, n_atoms: int, n_targets: int) -> int:
     Step s of the Gram update streams s rows of G per target (memory-bound); the GEMM update costs 2·d flops per
     atom and target (compute-bound). With `FLOPS_PER_READ` = ρ the Gram update is cheaper while s < 2d/ρ, and it
     is used only when the saving over all targets is at least twice the 2·n²·d flops of computing G; otherwise 0
-    (no Gram matrix at all). For d = 384 that is at most 24 of 64 steps (a near break-even on the CPU measured in
-    bench/RESULTS.md); for d = 4096 every step."""
+    (no Gram matrix at all). For d = 384 that is at most 12 of 64 steps (and none below about 0.36 targets per
+    atom); for d = 4096 every step."""
     s_star = min(k - 1, (2 * dim) // FLOPS_PER_READ)
     if s_star <= 0:
         return 0
