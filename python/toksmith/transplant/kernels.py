@@ -71,15 +71,15 @@ def default_gram_steps(k: int, dim: int, n_atoms: int, n_targets: int) -> int:
 
     Step s of the Gram update streams s rows of G per target (memory-bound); the GEMM update costs 2·d flops per
     atom and target (compute-bound). With `FLOPS_PER_READ` = ρ the Gram update is cheaper while s < 2d/ρ, and it
-    is used only when the saving over all targets is at least twice the 2·n²·d flops of computing G; otherwise 0
-    (no Gram matrix at all). For d = 384 that is at most 12 of 64 steps (and none below about 0.36 targets per
-    atom); for d = 4096 every step."""
+    is used only when the saving over all targets is at least four times the 2·n²·d flops of computing G;
+    otherwise 0 (no Gram matrix at all). For d = 384 that is at most 12 of 64 steps, and none below about 0.73
+    targets per atom; for d = 4096 every step from about 0.09 targets per atom."""
     s_star = min(k - 1, (2 * dim) // FLOPS_PER_READ)
     if s_star <= 0:
         return 0
     saving = n_targets * n_atoms * (2 * dim * s_star - FLOPS_PER_READ * s_star * (s_star + 1) / 2)
-    # G must pay twice over: the gathers and bookkeeping of the Gram steps are not in the count above.
-    return s_star if saving > 2 * (2 * n_atoms * n_atoms * dim) else 0
+    # G must pay four times over: it also costs n² memory, and a small predicted gain is within the model's error.
+    return s_star if saving > 4 * (2 * n_atoms * n_atoms * dim) else 0
 
 
 def batch_omp(
