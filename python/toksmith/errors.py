@@ -25,6 +25,11 @@ class BytelmError(ToksmithError):
     dependency."""
 
 
+class TransplantError(ToksmithError):
+    """Bad input to the vocabulary transplant (`toksmith.transplant`) or `toksmith eval-bpb`: missing or mismatched
+    model/tokenizer files, impossible parameters (e.g. k larger than the anchor set), mismatched tensor shapes."""
+
+
 __all__ = [
     "AnalysisError",
     "BytelmError",
@@ -34,4 +39,5 @@ __all__ = [
     "TokenizerFormatError",
     "ToksmithError",
     "TrainingError",
+    "TransplantError",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from toksmith.cli import analyze, complete, decode, encode, info, premium, train
+from toksmith.cli import analyze, complete, decode, encode, eval_bpb, info, premium, train, transplant
 from toksmith.cli import corpora as corpora_cmd
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.command("corpora")(corpora_cmd.corpora)
 app.command("premium")(premium.premium)
 app.command("analyze")(analyze.analyze)
 app.command("complete")(complete.complete)
+app.command("transplant")(transplant.transplant)
+app.command("eval-bpb")(eval_bpb.eval_bpb)
 
 
 def main() -> None:
