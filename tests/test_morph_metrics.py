@@ -381,3 +381,20 @@ def test_cli_morph_bad_input(tmp_path: Path, extra: list[str], message: str) -> 
     r = run_cli("analyze", "bytes", "-c", str(corpus), *args, "-o", str(out), "-q")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
     assert not out.exists()
+
+
+def test_morph_metrics_canonical_only_and_unaligned(tmp_path: Path) -> None:
+    f = tmp_path / "g.tsv"
+    f.write_text("mice\tmouse @@s\nlice\tlouse @@s\n", encoding="utf-8")
+    v = morph_metrics(_char_spans, read_morphseg(f))
+    assert v["gold_surface_words"] == 0 and v["boundary_tp"] == 0
+    assert v["boundary_f1"] != v["boundary_f1"]  # NaN: nothing to score
+    # both share morph s; tokens " m"/" l", i, c, e → share i, c, e → one TP pair
+    assert (v["consistency_tp"], v["consistency_fp"], v["consistency_fn"]) == (1, 0, 0)
+    f.write_text("cats\tcat @@s\ndogs\tdog @@s\n", encoding="utf-8")
+
+    def spans(texts: list[str]) -> list[list[tuple[int, int, int]]]:
+        return [[] if t == " dogs" else s for t, s in zip(texts, _char_spans(texts))]
+
+    v = morph_metrics(spans, read_morphseg(f))
+    assert v["unaligned_words"] == 1 and (v["boundary_tp"], v["boundary_fp"], v["boundary_fn"]) == (1, 2, 0)

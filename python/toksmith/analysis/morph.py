@@ -435,6 +435,13 @@ def morph_metrics(
     }
     if comp_words:
         wt = tokenize_words(spans_fn, comp_words, prefix)
+        # a word with no token at all (an adapter that could not align its tokens) is left out, and counted
+        keep = [i for i, w in enumerate(wt) if w.ids]
+        vals["unaligned_words"] = len(wt) - len(keep)
+        wt = [wt[i] for i in keep]
+        comp_words = [comp_words[i] for i in keep]
+        comp_morphs = [comp_morphs[i] for i in keep]
+    if comp_words:
         prf = boundary_prf((gold_bounds(m) for m in comp_morphs), (w.bounds for w in wt))
         vals.update({f"boundary_{k}": v for k, v in prf.to_dict().items()})
         eds = [
@@ -445,9 +452,11 @@ def morph_metrics(
         vals["morph_tokens_per_word"] = float(np.mean([len(w.ids) for w in wt]))
         vals["gold_morphs_per_word"] = float(np.mean([len(m) for m in comp_morphs]))
     else:
-        for k in ("precision", "recall", "f1"):
-            vals[f"boundary_{k}"] = float("nan")
-        vals.update(morph_edit_distance=float("nan"), morph_tokens_per_word=float("nan"))
+        vals.update({f"boundary_{k}": v for k, v in PRF().to_dict().items()})
+        vals.update(
+            morph_edit_distance=float("nan"), morph_tokens_per_word=float("nan"), gold_morphs_per_word=float("nan")
+        )
+    vals.setdefault("unaligned_words", 0)
     whole = tokenize_words(spans_fn, [e.word for e in entries], prefix)
     c = consistency_f1([e.morphs for e in entries], [w.ids for w in whole], max_words=max_pairs_words, seed=seed)
     vals.update(
