@@ -144,7 +144,9 @@ def _child_main(arg: str) -> None:
     res = child(json.loads(arg))
     ru = resource.getrusage(resource.RUSAGE_SELF)
     res["cpu_seconds"] = ru.ru_utime + ru.ru_stime
-    res["peak_rss_mib"] = ru.ru_maxrss / 1024
+    # VmHWM: this process's own peak (ru_maxrss would carry over the parent's peak across fork + exec)
+    hwm = [x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:")]
+    res["peak_rss_mib"] = int(hwm[0].split()[1]) / 1024 if hwm else ru.ru_maxrss / 1024
     print(json.dumps(res))
 
 
@@ -426,6 +428,10 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             }
         )
         toks.append((label, load_tok(str(out)) if "error" not in res else None, res))
+        if args.split_encode and "segmenter" in extra and "error" not in res:
+            from toksmith.morph import load_segmenter
+
+            toks.append((label + " +seg at encode", SplitEncoder(str(out), load_segmenter(extra["segmenter"])), res))
     for label, spec in [("gpt2", "gpt2"), ("cl100k", "cl100k_base"), ("smollm2", "smollm2-135m")]:
         toks.append((label, load_tok(spec), None))
     try:
@@ -458,6 +464,9 @@ def roundtrip(tok: Any, lines: list[str]) -> dict[str, Any]:
     """decode(encode(x)) == x for every line (each encoded alone)."""
     if isinstance(tok, TurkishTokenizerAdapter):
         ok = sum(tok.decode(tok.encode(x)) == x for x in lines)
+        return {"lines": len(lines), "exact": ok}
+    if isinstance(tok, SplitEncoder):
+        ok = sum(tok.t.decode(tok._ids(x)) == x for x in lines)
         return {"lines": len(lines), "exact": ok}
     spec = tok.spec
     if spec.kind in ("tiktoken", "json"):
