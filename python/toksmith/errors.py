@@ -4,6 +4,7 @@
 from toksmith._core import (
     CorpusError,
     EncodingError,
+    MorphError,
     TokenizerFormatError,
     ToksmithError,
     TrainingError,
@@ -31,6 +32,7 @@ __all__ = [
     "ClusterError",
     "CorpusError",
     "EncodingError",
+    "MorphError",
     "TokenizerFormatError",
     "ToksmithError",
     "TrainingError",

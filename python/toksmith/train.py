@@ -264,6 +264,8 @@ def train(
     engine: str = "local",
     address: str | None = None,
     memory_budget: int | str | None = None,
+    segmenter: object = None,
+    boundary_penalty: float = 0.0,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
 
@@ -281,6 +283,9 @@ def train(
     `engine="ray"` counts on a Ray cluster (`address`, $RAY_ADDRESS, or a private local instance) and trains on
     the driver; `memory_budget` (bytes or "4GB") bounds each counter by spilling sorted runs to disk. The
     tokenizer is byte-identical to `engine="local"` without a budget.
+    `algorithm="morph"`: boundary-respecting BPE; `segmenter` is a spec (`gold:FILE`, `mdl`, `lexicon:FILE`) or a
+    `toksmith.morph.Segmenter`, and pair counts across its boundaries are multiplied by `boundary_penalty`
+    (0: merges never cross a boundary, 1: plain BPE). See `toksmith.morph_train`.
     """
     specials = list(dict.fromkeys(special_tokens))
     if len(specials) != len(special_tokens):
@@ -300,9 +305,39 @@ def train(
     obj, t = train_ext.check_options(
         algorithm, objective, vocab_size, len(specials), transition, max_words, lz_candidates, initial_merges
     )
+    if algorithm != "morph" and segmenter is not None:
+        raise TrainingError("segmenter applies to algorithm='morph' only")
     st = TrainStats()
     if (algorithm != "bpe" or obj != "frequency") and (engine != "local" or memory_budget is not None):
         raise TrainingError("engine='ray' and memory_budget work with algorithm='bpe' (frequency objective) only")
+    if algorithm == "morph":
+        from toksmith.morph_train import train_morph
+
+        core, details = train_morph(
+            count_fn=count,
+            count_kwargs=dict(
+                inputs=inputs,
+                corpus=corpus,
+                dataset=dataset,
+                dataset_config=dataset_config,
+                split=split,
+                text_field=text_field,
+            ),
+            texts=texts,
+            segmenter=segmenter,
+            boundary_penalty=boundary_penalty,
+            vocab_size=vocab_size,
+            pretokenizer=pretokenizer,
+            min_frequency=min_frequency,
+            specials=specials,
+            max_token_length=max_token_length,
+            threads=threads,
+            progress=progress,
+            stats=st,
+        )
+        st.algorithm = algorithm
+        st.details = details
+        return _finish(Tokenizer(core), st, vocab_size, min_frequency, False)
     if algorithm != "bpe" or obj != "frequency":
         from toksmith.corpora import expand_inputs, resolve
 

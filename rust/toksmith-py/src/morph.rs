@@ -1,0 +1,387 @@
+//! Bindings of the morphology module: segmenters (`Segmenter`) and boundary-respecting BPE (`train_morph`).
+//! Conversions and GIL handling only.
+
+use crate::train_ext::{progress_cb, take_counter};
+use crate::{with_threads, Counter, Tokenizer, ToksmithError, TrainingError};
+use pyo3::create_exception;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use toksmith_core::encode::Encoder;
+use toksmith_core::morph::bpe::{self as mbpe, MorphBpeConfig};
+use toksmith_core::morph::gold::GoldSegmenter;
+use toksmith_core::morph::lexicon::LexiconSegmenter;
+use toksmith_core::morph::mdl::{Dampening, MdlConfig, MdlSegmenter};
+use toksmith_core::morph::{self, MorphError as CoreError, Segmenter as CoreSeg};
+
+create_exception!(
+    _core,
+    MorphError,
+    ToksmithError,
+    "A segmenter cannot be built: unknown segmenter, malformed gold or lexicon file, empty word list."
+);
+
+pub(crate) fn morph_err(e: CoreError) -> PyErr {
+    match e {
+        CoreError::Train(t) => TrainingError::new_err(t.to_string()),
+        e => MorphError::new_err(e.to_string()),
+    }
+}
+
+/// (roots, (affix, class), units).
+type LexiconEntries = (Vec<String>, Vec<(String, String)>, Vec<String>);
+/// (words, epochs, cost) of an mdl model learned during training.
+type MdlInfo = Option<(usize, usize, f64)>;
+
+#[derive(Clone)]
+enum Inner {
+    Mdl(Arc<MdlSegmenter>),
+    Gold(Arc<GoldSegmenter>),
+    Lexicon(Arc<LexiconSegmenter>),
+}
+
+/// A segmenter: word → morphs. Build with `load_segmenter(spec, word_counts)`, `train_mdl(...)`,
+/// `load_gold(path)` or `load_lexicon(path)`.
+#[pyclass(module = "toksmith._core", frozen)]
+#[derive(Clone)]
+pub(crate) struct Segmenter {
+    inner: Inner,
+}
+
+impl Segmenter {
+    pub(crate) fn core(&self) -> &dyn CoreSeg {
+        match &self.inner {
+            Inner::Mdl(m) => m.as_ref(),
+            Inner::Gold(g) => g.as_ref(),
+            Inner::Lexicon(l) => l.as_ref(),
+        }
+    }
+    pub(crate) fn arc(&self) -> Arc<dyn CoreSeg> {
+        match &self.inner {
+            Inner::Mdl(m) => m.clone(),
+            Inner::Gold(g) => g.clone(),
+            Inner::Lexicon(l) => l.clone(),
+        }
+    }
+    fn mdl(&self) -> PyResult<&MdlSegmenter> {
+        match &self.inner {
+            Inner::Mdl(m) => Ok(m),
+            _ => Err(MorphError::new_err("this segmenter is not an mdl model")),
+        }
+    }
+}
+
+#[pymethods]
+impl Segmenter {
+    /// `gold:FILE`, `mdl` or `lexicon:FILE`.
+    #[getter]
+    fn name(&self) -> String {
+        self.core().name()
+    }
+    /// `gold`, `mdl` or `lexicon`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match &self.inner {
+            Inner::Mdl(_) => "mdl",
+            Inner::Gold(_) => "gold",
+            Inner::Lexicon(_) => "lexicon",
+        }
+    }
+    /// Morphs of `word` (lower case letters: callers lower-case first).
+    fn segment(&self, word: &str) -> Vec<String> {
+        self.core().segment(word)
+    }
+    /// Internal boundaries of `word` as char offsets.
+    fn boundaries(&self, word: &str) -> Vec<usize> {
+        self.core().boundaries(word)
+    }
+    /// `segment` of many words, in parallel.
+    #[pyo3(signature = (words, threads=None))]
+    fn segment_many(
+        &self,
+        py: Python<'_>,
+        words: Vec<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<String>>> {
+        let s = self.arc();
+        py.allow_threads(move || {
+            with_threads(threads, move || {
+                words.par_iter().map(|w| s.segment(w)).collect()
+            })
+        })
+    }
+    /// Byte offsets of the morph boundaries inside a pre-tokenized chunk (its words lower-cased first).
+    fn chunk_boundaries(&self, chunk: &str) -> Vec<usize> {
+        morph::chunk_boundaries(self.core(), chunk)
+    }
+    /// Facts about the model (counts, costs, epochs).
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("kind", self.kind())?;
+        d.set_item("name", self.name())?;
+        match &self.inner {
+            Inner::Mdl(m) => {
+                let (lc, cc) = m.costs();
+                d.set_item("words", m.words)?;
+                d.set_item("epochs", m.epochs)?;
+                d.set_item("morphs", m.morphs().len())?;
+                d.set_item("cost", lc + cc)?;
+                d.set_item("lexicon_cost", lc)?;
+                d.set_item("corpus_cost", cc)?;
+            }
+            Inner::Gold(g) => {
+                d.set_item("entries", g.entries)?;
+                d.set_item("surface_entries", g.surface_entries)?;
+            }
+            Inner::Lexicon(l) => {
+                d.set_item("roots", l.roots.len())?;
+                d.set_item("affixes", l.affixes.len())?;
+                d.set_item("affix_classes", l.classes.len())?;
+                d.set_item("units", l.units.len())?;
+            }
+        }
+        Ok(d)
+    }
+    /// mdl: total cost in nats (lexicon + corpus).
+    fn cost(&self) -> PyResult<f64> {
+        Ok(self.mdl()?.cost())
+    }
+    /// mdl: the morph lexicon as (morph, count), sorted.
+    fn morphs(&self) -> PyResult<Vec<(String, u64)>> {
+        Ok(self.mdl()?.morphs())
+    }
+    /// mdl: Viterbi segmentation over the morph lexicon (what unseen words get), even for training words.
+    fn viterbi(&self, word: &str) -> PyResult<Vec<String>> {
+        let m = self.mdl()?;
+        Ok(morph::split_at_chars(word, &m.viterbi(word)))
+    }
+    /// lexicon: roots, affixes (form → class name) and units.
+    fn lexicon_entries(&self) -> PyResult<LexiconEntries> {
+        match &self.inner {
+            Inner::Lexicon(l) => {
+                let mut roots: Vec<String> = l.roots.iter().cloned().collect();
+                roots.sort();
+                let mut aff: Vec<(String, String)> = l
+                    .affixes
+                    .iter()
+                    .map(|(a, &c)| (a.clone(), l.classes[c as usize].clone()))
+                    .collect();
+                aff.sort();
+                Ok((roots, aff, l.units.clone()))
+            }
+            _ => Err(MorphError::new_err("this segmenter is not a lexicon")),
+        }
+    }
+    fn __repr__(&self) -> String {
+        format!("Segmenter({:?})", self.name())
+    }
+}
+
+/// A segmenter by spec (`gold:FILE`, `mdl[:KEY=VALUE,...]`, `lexicon:FILE`); `mdl` learns from `word_counts`.
+#[pyfunction]
+#[pyo3(signature = (spec, word_counts=vec![]))]
+pub(crate) fn load_segmenter(
+    py: Python<'_>,
+    spec: &str,
+    word_counts: Vec<(String, u64)>,
+) -> PyResult<Segmenter> {
+    let spec = spec.to_string();
+    let inner = py.allow_threads(move || -> Result<Inner, CoreError> {
+        let (kind, arg) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+        Ok(match kind {
+            "gold" if !arg.is_empty() => {
+                Inner::Gold(Arc::new(GoldSegmenter::load(Path::new(arg))?))
+            }
+            "lexicon" if !arg.is_empty() => {
+                Inner::Lexicon(Arc::new(LexiconSegmenter::load(Path::new(arg))?))
+            }
+            "mdl" => Inner::Mdl(Arc::new(MdlSegmenter::train(
+                &word_counts,
+                &MdlConfig::parse(arg)?,
+            )?)),
+            _ => {
+                // The core's messages for unknown specs and missing files.
+                morph::from_spec(&spec, &[])?;
+                return Err(CoreError::UnknownSegmenter(spec.clone()));
+            }
+        })
+    });
+    Ok(Segmenter {
+        inner: inner.map_err(morph_err)?,
+    })
+}
+
+/// Train an mdl (Morfessor-Baseline-style) segmenter on (word, count) pairs.
+#[pyfunction]
+#[pyo3(signature = (word_counts, corpus_weight=1.0, dampening="ones", seed=0, finish_threshold=0.005,
+                    max_epochs=100))]
+pub(crate) fn train_mdl(
+    py: Python<'_>,
+    word_counts: Vec<(String, u64)>,
+    corpus_weight: f64,
+    dampening: &str,
+    seed: u64,
+    finish_threshold: f64,
+    max_epochs: usize,
+) -> PyResult<Segmenter> {
+    let damp = Dampening::parse(dampening).ok_or_else(|| {
+        MorphError::new_err(format!(
+            "unknown dampening '{dampening}' (known: none, log, ones)"
+        ))
+    })?;
+    let cfg = MdlConfig {
+        corpus_weight,
+        dampening: damp,
+        seed,
+        finish_threshold,
+        max_epochs,
+        ..Default::default()
+    };
+    let m = py
+        .allow_threads(move || MdlSegmenter::train(&word_counts, &cfg))
+        .map_err(morph_err)?;
+    Ok(Segmenter {
+        inner: Inner::Mdl(Arc::new(m)),
+    })
+}
+
+/// The MDL cost (lexicon, corpus) of given segmentations `(word, count, morphs)`, without training.
+#[pyfunction]
+#[pyo3(signature = (items, corpus_weight=1.0))]
+pub(crate) fn mdl_cost(items: Vec<(String, u64, Vec<String>)>, corpus_weight: f64) -> (f64, f64) {
+    let refs: Vec<(&str, u64, Vec<&str>)> = items
+        .iter()
+        .map(|(w, c, m)| (w.as_str(), *c, m.iter().map(String::as_str).collect()))
+        .collect();
+    MdlSegmenter::from_segmentations(&refs, corpus_weight).costs()
+}
+
+/// Word counts (lower-cased words of the chunks) of a Counter, without consuming it.
+#[pyfunction]
+pub(crate) fn counter_word_counts(counter: &mut Counter) -> PyResult<Vec<(String, u64)>> {
+    let c = counter
+        .inner
+        .as_mut()
+        .ok_or_else(|| ToksmithError::new_err("this Counter was consumed by training"))?;
+    let chunks: Vec<(Box<str>, u64)> = c
+        .counts()
+        .iter()
+        .map(|(k, v)| (Box::from(k.as_ref()), *v))
+        .collect();
+    Ok(morph::word_counts(&chunks))
+}
+
+/// Boundary-respecting BPE from a Counter (consumed). `segmenter`: a `Segmenter`, or a spec string (`mdl`
+/// then learns from the counter's words). Returns (Tokenizer, report dict).
+#[pyfunction]
+#[pyo3(signature = (counter, segmenter, vocab_size, boundary_penalty=0.0, min_frequency=2,
+                    special_tokens=vec![], max_token_length=None, threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_morph<'py>(
+    py: Python<'py>,
+    counter: &mut Counter,
+    segmenter: &Bound<'py, PyAny>,
+    vocab_size: usize,
+    boundary_penalty: f64,
+    min_frequency: u64,
+    special_tokens: Vec<String>,
+    max_token_length: Option<usize>,
+    threads: Option<usize>,
+    progress: Option<PyObject>,
+) -> PyResult<(Tokenizer, Bound<'py, PyDict>)> {
+    let seg: Result<Segmenter, String> = if let Ok(s) = segmenter.downcast::<Segmenter>() {
+        Ok(s.get().clone())
+    } else {
+        Err(segmenter.extract::<String>()?)
+    };
+    let cfg = MorphBpeConfig {
+        vocab_size,
+        min_frequency,
+        special_tokens,
+        max_token_length,
+        penalty: boundary_penalty,
+    };
+    if !(boundary_penalty.is_finite() && (0.0..=1.0).contains(&boundary_penalty)) {
+        return Err(MorphError::new_err(format!(
+            "boundary penalty must be between 0 (merges never cross a boundary) and 1 (plain BPE), not {boundary_penalty}"
+        )));
+    }
+    // Build a segmenter from its spec before consuming the counter (bad specs fail early).
+    let spec_seg = match &seg {
+        Ok(_) => None,
+        Err(spec) if spec.starts_with("mdl") => {
+            MdlConfig::parse(spec.split_once(':').map_or("", |x| x.1)).map_err(morph_err)?;
+            None
+        }
+        Err(spec) => Some(load_segmenter(py, spec, vec![])?),
+    };
+    let c = take_counter(counter)?;
+    let pretok = c.pretok().clone();
+    let py_err: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+    let mut cb = progress_cb(progress, py_err.clone());
+    let given: Option<Arc<dyn CoreSeg>> = match (&seg, &spec_seg) {
+        (Ok(s), _) => Some(s.arc()),
+        (Err(_), Some(s)) => Some(s.arc()),
+        _ => None,
+    };
+    let mdl_spec = seg.clone().err();
+    let t0 = std::time::Instant::now();
+    let result = py.allow_threads(move || {
+        with_threads(threads, move || -> Result<_, CoreError> {
+            let chunks = c.into_chunks();
+            let mut seg_secs = 0.0;
+            let (s, mdl_info): (Arc<dyn CoreSeg>, MdlInfo) = match given {
+                Some(s) => (s, None),
+                None => {
+                    let t = std::time::Instant::now();
+                    let spec = mdl_spec.unwrap_or_default();
+                    let words = morph::word_counts(&chunks);
+                    let m = MdlSegmenter::train(
+                        &words,
+                        &MdlConfig::parse(spec.split_once(':').map_or("", |x| x.1))?,
+                    )?;
+                    seg_secs = t.elapsed().as_secs_f64();
+                    let info = (m.words, m.epochs, m.cost());
+                    (Arc::new(m), Some(info))
+                }
+            };
+            let (model, rep) = mbpe::train(&chunks, pretok, s.as_ref(), &cfg, &mut cb)?;
+            Ok((model, rep, seg_secs, mdl_info))
+        })
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(e) = py_err.lock().unwrap().take() {
+        return Err(e);
+    }
+    let (model, rep, seg_secs, mdl_info) = result.map_err(morph_err)?;
+    let enc = Encoder::new(model).map_err(|e| TrainingError::new_err(e.to_string()))?;
+    let d = PyDict::new(py);
+    d.set_item("segmenter", rep.segmenter)?;
+    d.set_item("boundary_penalty", boundary_penalty)?;
+    d.set_item("chunks", rep.chunks)?;
+    d.set_item("chunks_with_boundaries", rep.chunks_with_boundaries)?;
+    d.set_item("boundaries", rep.boundaries)?;
+    d.set_item("merges", rep.merges)?;
+    d.set_item("crossing_merges", rep.crossing_merges)?;
+    d.set_item("seconds_segmenter", seg_secs)?;
+    d.set_item("seconds_train", secs)?;
+    if let Some((w, e, cost)) = mdl_info {
+        d.set_item("mdl_words", w)?;
+        d.set_item("mdl_epochs", e)?;
+        d.set_item("mdl_cost", cost)?;
+    }
+    Ok((Tokenizer { enc: Arc::new(enc) }, d))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Segmenter>()?;
+    m.add_function(wrap_pyfunction!(load_segmenter, m)?)?;
+    m.add_function(wrap_pyfunction!(train_mdl, m)?)?;
+    m.add_function(wrap_pyfunction!(mdl_cost, m)?)?;
+    m.add_function(wrap_pyfunction!(counter_word_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(train_morph, m)?)?;
+    m.add("MorphError", m.py().get_type::<MorphError>())?;
+    Ok(())
+}

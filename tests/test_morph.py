@@ -1,0 +1,179 @@
+"""Morphology-aware tokenizers: segmenters (gold, mdl, lexicon) and boundary-respecting BPE (`algorithm="morph"`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import toksmith
+from toksmith.errors import MorphError
+from toksmith.morph import GoldSegmenter, LexiconSegmenter, MdlSegmenter, load_segmenter, mdl_cost
+
+GOLD = "played\tplay @@ed\t100\ninaccuracies\tin @@accurate @@cy @@s\t110\nwalking\twalk @@ing\t100\nrun\trun\t000\n"
+
+
+@pytest.fixture
+def gold_file(tmp_path: Path) -> Path:
+    p = tmp_path / "eng.word.dev.tsv"
+    p.write_text(GOLD, encoding="utf-8")
+    return p
+
+
+@pytest.fixture
+def lexicon_file(tmp_path: Path) -> Path:
+    p = tmp_path / "lex.json"
+    p.write_text(
+        json.dumps({"roots": ["ev", "kitap", "okul"], "affixes": {"PL": ["ler", "lar"], "LOC": ["de", "da"]}}),
+        encoding="utf-8",
+    )
+    return p
+
+
+def test_gold_surface_entries(gold_file: Path) -> None:
+    g = GoldSegmenter.load(gold_file)
+    assert g.info()["entries"] == 4 and g.info()["surface_entries"] == 3
+    assert g.segment("played") == ["play", "ed"]
+    assert g.segment("Walking") == ["Walk", "ing"]  # looked up in lower case, cut in the word as given
+    assert g.segment("inaccuracies") == ["inaccuracies"]  # canonical segmentation: no surface boundaries
+    assert g.boundaries("unknown") == []
+
+
+def test_gold_on_real_sigmorphon(shared: Path) -> None:
+    p = shared / "corpora" / "morph-seg" / "ces.word.dev.tsv"
+    if not p.exists():
+        pytest.skip("morph-seg data missing")
+    g = GoldSegmenter.load(p)
+    lines = p.read_text(encoding="utf-8").splitlines()
+    assert g.info()["entries"] == len(lines)
+    word, seg = lines[0].split("\t")[:2]
+    assert g.segment(word) == [m.removeprefix("@@") for m in seg.split()]
+
+
+def test_malformed_gold_and_unknown_segmenter(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("played\tplay @@ed\nno tab here\n", encoding="utf-8")
+    with pytest.raises(MorphError, match=r"bad.tsv:2: expected word<TAB>segmentation"):
+        GoldSegmenter.load(bad)
+    with pytest.raises(MorphError, match="unknown segmenter 'bogus'"):
+        load_segmenter("bogus")
+    with pytest.raises(MorphError, match="cannot read"):
+        load_segmenter(f"gold:{tmp_path / 'missing.tsv'}")
+    with pytest.raises(MorphError, match="word list is empty"):
+        MdlSegmenter.train({})
+    with pytest.raises(MorphError, match="dampening"):
+        MdlSegmenter.train(["a"], dampening="sqrt")
+
+
+def test_lexicon_json_tsv_and_errors(lexicon_file: Path, tmp_path: Path) -> None:
+    lex = LexiconSegmenter.load(lexicon_file)
+    assert lex.segment("evlerde") == ["ev", "ler", "de"]
+    assert lex.segment("Kitaplarda") == ["Kitap", "lar", "da"]
+    roots, affixes, _ = lex.entries()
+    assert roots == ["ev", "kitap", "okul"]
+    assert dict(affixes)["ler"] == dict(affixes)["lar"] == "PL"
+    tsv = tmp_path / "lex.tsv"
+    tsv.write_text("root\tokul\naffix\tlar\tPL\naffix\tda\n", encoding="utf-8")
+    assert LexiconSegmenter.load(tsv).segment("okullarda") == ["okul", "lar", "da"]
+    tsv.write_text("root\tokul\nprefix\tx\n", encoding="utf-8")
+    with pytest.raises(MorphError, match=r"lex.tsv:2: unknown kind 'prefix'"):
+        LexiconSegmenter.load(tsv)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{roots: }", encoding="utf-8")
+    with pytest.raises(MorphError, match="not valid JSON"):
+        LexiconSegmenter.load(broken)
+
+
+def test_turkish_tokenizer_dictionaries(tmp_path: Path) -> None:
+    # The layout of turkish-tokenizer's resources: string → id maps; shared ids are allomorphs.
+    (tmp_path / "kokler.json").write_text(
+        json.dumps({"<uppercase>": 0, " ": 2, "special_7": 7, "ev": 100, " ev": 100, "kitap": 101, "kitab": 101}),
+        encoding="utf-8",
+    )
+    (tmp_path / "ekler.json").write_text(json.dumps({"lar": 20000, "ler": 20000, "ı": 20015, "i": 20015}))
+    (tmp_path / "bpe_tokenler.json").write_text(json.dumps({".": 20072, "ab": 20073}))
+    lex = LexiconSegmenter.load(tmp_path)
+    info = lex.info()
+    assert (info["roots"], info["affixes"], info["affix_classes"], info["units"]) == (3, 4, 2, 2)
+    assert lex.segment("kitabı") == ["kitab", "ı"]
+    assert lex.segment("evleri") == ["ev", "ler", "i"]
+    (tmp_path / "ekler.json").write_text("[]")
+    with pytest.raises(MorphError, match="ekler.json"):
+        LexiconSegmenter.load(tmp_path)
+
+
+def test_mdl_cost_by_hand() -> None:
+    # "ab" ×2 cut a|b and "b" ×1: morph tokens N = 5 (a 2, b 3), word tokens W = 3, morph types T = 2;
+    # corpus (8 ln 8 − 3 ln 3 − Σ c ln c) + ln C(N−1, T−1); lexicon: letters a, b, T = 2, 2 letter types:
+    # (4 ln 4 − 2 ln 2 − 0) − ln 2! + ln C(3, 2).
+    ln = math.log
+    lex, corpus = mdl_cost([("ab", 2, ["a", "b"]), ("b", 1, ["b"])])
+    assert corpus == pytest.approx(8 * ln(8) - 3 * ln(3) - (2 * ln(2) + 3 * ln(3)) + ln(4), abs=1e-9)
+    assert lex == pytest.approx(4 * ln(4) - 2 * ln(2) - ln(2) + ln(3), abs=1e-9)
+    # Corpus weight α multiplies the first corpus term only.
+    _, c2 = mdl_cost([("ab", 2, ["a", "b"]), ("b", 1, ["b"])], corpus_weight=2.0)
+    assert c2 == pytest.approx(2 * (8 * ln(8) - 6 * ln(3) - 2 * ln(2)) + ln(4), abs=1e-9)
+
+
+def _paradigm() -> dict[str, int]:
+    words = {}
+    for stem in ["walk", "talk", "jump", "play", "kick", "look", "cook", "park", "call", "help", "want", "need"]:
+        for suf in ["", "ed", "ing", "s", "er", "ers"]:
+            words[stem + suf] = 1
+    return words
+
+
+def test_mdl_learns_and_is_deterministic() -> None:
+    words = _paradigm()
+    m = MdlSegmenter.train(words)
+    assert m.segment("walking") == ["walk", "ing"]
+    assert m.segment("players") in (["play", "ers"], ["play", "er", "s"])
+    for w in words:
+        assert "".join(m.segment(w)) == w
+    # The cost kept during training equals the cost of the final segmentations recomputed from scratch.
+    lex, corpus = mdl_cost([(w, 1, m.segment(w)) for w in words])
+    assert lex + corpus == pytest.approx(m.cost(), rel=1e-9)
+    flat = sum(mdl_cost([(w, 1, [w]) for w in words]))
+    assert m.cost() < flat
+    again = MdlSegmenter.train(list(reversed(list(words.items()))))
+    assert again.morphs() == m.morphs()
+    assert m.segment_many(["walked", "helps"]) == [m.segment("walked"), m.segment("helps")]
+    assert m.viterbi("jumpers") == ["jump", "ers"] or "".join(m.viterbi("jumpers")) == "jumpers"
+
+
+TEXT = (
+    "the walkers walked and talked while walking; talking helps. she plays, he played, they are playing. "
+    "kicking and kicked, looking and looked, cooks cooking cooked. parks parked parking. calls called calling. "
+)
+
+
+def _gold_for(tmp_path: Path) -> Path:
+    lines = []
+    for stem in ["walk", "talk", "play", "kick", "look", "cook", "park", "call", "help"]:
+        for suf in ["ed", "ing", "s", "ers"]:
+            lines.append(f"{stem}{suf}\t{stem} @@{suf}\t100")
+    p = tmp_path / "gold.tsv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def test_hard_boundaries_in_training(tmp_path: Path) -> None:
+    gold = _gold_for(tmp_path)
+    seg = GoldSegmenter.load(gold)
+    tok = toksmith.train(
+        texts=[TEXT * 3], vocab_size=300, algorithm="morph", segmenter=f"gold:{gold}", boundary_penalty=0.0
+    )
+    d = tok.stats.details
+    assert d["crossing_merges"] == 0 and d["boundaries"] > 0
+    # No token of the vocabulary holds a stem followed by a suffix's first letter across the boundary.
+    vocab = {tok.decode([i]) for i in range(tok.vocab_size)}
+    for w in ["walked", "talking", "played", "kicked"]:
+        assert w not in vocab and " " + w not in vocab
+    # Penalty 1 is plain BPE, merge for merge.
+    plain = toksmith.train(texts=[TEXT * 3], vocab_size=300, algorithm="morph", segmenter=seg, boundary_penalty=1.0)
+    ref = toksmith.train(texts=[TEXT * 3], vocab_size=300)
+    assert plain.merges() == ref.merges()
+    assert plain.stats.details["crossing_merges"] > 0
+    assert tok.merges() != ref.merges()
