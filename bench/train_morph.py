@@ -102,24 +102,38 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
         words = Path(spec["words"]).read_text(encoding="utf-8").split("\n")
         words = [w for w in words if w]
+        c0 = time.process_time()
         m = morfessor.BaselineModel()
         m.load_data([(1, w) for w in words])
         m.train_batch()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         segs = {w: m.segment(w) for w in words}  # the learned analyses of the training words
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         Path(spec["out"]).write_text(json.dumps(segs, ensure_ascii=False), encoding="utf-8")
-        return {"seconds": t2 - t0, "train_seconds": t1 - t0, "segment_seconds": t2 - t1}
+        return {
+            "seconds": t2 - t0,
+            "train_seconds": t1 - t0,
+            "segment_seconds": t2 - t1,
+            "train_cpu": c1 - c0,
+            "segment_cpu": c2 - c1,
+        }
     if kind == "mdl":
         from toksmith.morph import MdlSegmenter
 
         words = [w for w in Path(spec["words"]).read_text(encoding="utf-8").split("\n") if w]
+        c0 = time.process_time()
         seg = MdlSegmenter.train({w: 1 for w in words})  # corpus weight 1.0, as Morfessor's default
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         segs = dict(zip(words, seg.segment_many(words, threads=1)))
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         Path(spec["out"]).write_text(json.dumps(segs, ensure_ascii=False), encoding="utf-8")
-        return {"seconds": t2 - t0, "train_seconds": t1 - t0, "segment_seconds": t2 - t1}
+        return {
+            "seconds": t2 - t0,
+            "train_seconds": t1 - t0,
+            "segment_seconds": t2 - t1,
+            "train_cpu": c1 - c0,
+            "segment_cpu": c2 - c1,
+        }
     raise SystemExit(f"unknown child kind {kind}")
 
 
@@ -492,6 +506,81 @@ def roundtrip(tok: Any, lines: list[str]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Markdown tables of a --json file
+
+
+def _f(x: Any, nd: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and x != x) else f"{x:.{nd}f}"
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    out: list[str] = []
+    a = [r for r in rows if r.get("part") == "a"]
+    if a:
+        out.append(
+            "| lang | tokenizer | V | train s | peak RSS MiB | held-out bytes/token (Δ) | test F1 (Δ) | test P / R | "
+            "test consistency F1 | test edit dist. | train F1 (Δ) | train consistency F1 |"
+        )
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        base: dict[str, dict[str, Any]] = {}
+        for r in a:
+            if r["tokenizer"] == "bpe":
+                base[r["lang"]] = r
+            if "error" in r:
+                out.append(f"| {r['lang']} | {r['tokenizer']} | error: {r['error']} |")
+                continue
+            b = base.get(r["lang"], r)
+            te, tr, bte, btr = r["test"], r["train"], b["test"], b["train"]
+            dbpt = 100 * (r["heldout_bytes_per_token"] / b["heldout_bytes_per_token"] - 1)
+            out.append(
+                f"| {r['lang']} | {r['tokenizer']} | {r['vocab']:,} | {r['seconds']:.1f} | {r['peak_rss_mib']:.0f} | "
+                f"{r['heldout_bytes_per_token']:.3f} ({dbpt:+.1f}%) | {_f(te['boundary_f1'])} "
+                f"({te['boundary_f1'] - bte['boundary_f1']:+.3f}) | {_f(te['boundary_precision'])} / "
+                f"{_f(te['boundary_recall'])} | {_f(te['consistency_f1'])} | {_f(te['edit_distance'], 2)} | "
+                f"{_f(tr['boundary_f1'])} ({tr['boundary_f1'] - btr['boundary_f1']:+.3f}) | "
+                f"{_f(tr['consistency_f1'])} |"
+            )
+        out.append("")
+    bb = [r for r in rows if r.get("part") == "b"]
+    if bb:
+        out.append(
+            "| lang | segmenter | words | train wall s | train CPU s | segment wall s | peak RSS MiB | "
+            "boundary P / R / F1 |"
+        )
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in bb:
+            if "error" in r:
+                out.append(f"| {r['lang']} | {r['segmenter']} | error: {r['error']} |")
+                continue
+            out.append(
+                f"| {r['lang']} | {r['segmenter']} | {r['words']:,} | {r['train_seconds']:.2f} | "
+                f"{r.get('train_cpu', float('nan')):.2f} | {r['segment_seconds']:.2f} | {r['peak_rss_mib']:.0f} | "
+                f"{_f(r['boundary_precision'])} / {_f(r['boundary_recall'])} / {_f(r['boundary_f1'])} |"
+            )
+        out.append("")
+    c = [r for r in rows if r.get("part") == "c"]
+    if c:
+        out.append(
+            "| tokenizer | tokens/word | bytes/token | dict share occ. (roots + affixes) | dict share types | "
+            "decode(encode(x)) == x | train s | peak RSS MiB |"
+        )
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in c:
+            t = r.get("train") or {}
+            if "bytes_per_token" not in r:
+                out.append(f"| {r['tokenizer']} | error: {t.get('error')} |")
+                continue
+            rt = r["roundtrip"]
+            out.append(
+                f"| {r['tokenizer']} | {r['tokens_per_word']:.3f} | {r['bytes_per_token']:.3f} | "
+                f"{_f(r['dict_occurrence_share'])} ({_f(r['dict_root_occurrence_share'])} + "
+                f"{_f(r['dict_affix_occurrence_share'])}) | {_f(r['dict_type_share'])} | "
+                f"{rt['exact']}/{rt['lines']} | {_f(t.get('seconds'), 1)} | {_f(t.get('peak_rss_mib'), 0)} |"
+            )
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -517,7 +606,11 @@ def main() -> None:
         help="part a: also score each morph tokenizer encoded with its segmenter at encode time",
     )
     ap.add_argument("--json", help="write all rows here")
+    ap.add_argument("--render", help="print Markdown tables of a --json file and exit")
     args = ap.parse_args()
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text(encoding="utf-8"))))
+        return
     if args.child:
         _child_main(args.child)
         return
