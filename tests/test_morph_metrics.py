@@ -398,3 +398,22 @@ def test_morph_metrics_canonical_only_and_unaligned(tmp_path: Path) -> None:
 
     v = morph_metrics(spans, read_morphseg(f))
     assert v["unaligned_words"] == 1 and (v["boundary_tp"], v["boundary_fp"], v["boundary_fn"]) == (1, 2, 0)
+
+
+@needs_tok
+def test_spans_rust_and_hf_agree() -> None:
+    pytest.importorskip("tokenizers")
+    from toksmith.analysis.tokenizers import load
+
+    words = ["unhappiness", "walked", "internationalization", "Reaganites", "dogs"]
+    rust = tokenize_words(load("smollm2-135m").spans, words)
+    hf = tokenize_words(load("hf:smollm2-135m").spans, words)
+    assert [w.bounds for w in rust] == [w.bounds for w in hf]
+    assert [w.ids for w in rust] == [w.ids for w in hf]
+
+
+def test_spans_bytes_and_chars() -> None:
+    from toksmith.analysis.tokenizers import load
+
+    assert tokenize_words(load("bytes").spans, ["çay"])[0].bounds == (1, 2, 3)
+    assert tokenize_words(load("chars").spans, ["çay"])[0].bounds == (2, 3)
