@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,62 @@ def test_hard_boundaries_in_training(tmp_path: Path) -> None:
     assert plain.merges() == ref.merges()
     assert plain.stats.details["crossing_merges"] > 0
     assert tok.merges() != ref.merges()
+
+
+def test_morph_tokenizer_json_encodes_as_in_hf(shared: Path, heldout_text: str, tmp_path: Path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    gold = shared / "corpora" / "morph-seg" / "eng.word.dev.tsv"
+    if not gold.exists():
+        pytest.skip("morph-seg data missing")
+    train_text, test_text = heldout_text[:400_000], heldout_text[400_000:600_000]
+    tok = toksmith.train(texts=[train_text], vocab_size=1500, algorithm="morph", segmenter=f"gold:{gold}")
+    assert tok.stats.details["chunks_with_boundaries"] > 0
+    out = tmp_path / "tokenizer.json"
+    tok.save(out)
+    hf = tokenizers.Tokenizer.from_file(str(out))
+    lines = [ln for ln in test_text.splitlines() if ln.strip()][:400]
+    assert [hf.encode(x, add_special_tokens=False).ids for x in lines] == [tok.encode(x) for x in lines]
+    assert toksmith.Tokenizer.from_file(out).encode(test_text) == tok.encode(test_text)
+
+
+def test_same_tokenizer_for_any_thread_count() -> None:
+    text = TEXT * 5 + "walkers talkers players kickers lookers cookers parkers callers helpers " * 3
+    runs = [
+        toksmith.train(
+            texts=[text], vocab_size=290, algorithm="morph", segmenter="mdl", boundary_penalty=0.3, threads=n
+        ).merges()
+        for n in (1, 2, 4)
+    ]
+    assert runs[0] == runs[1] == runs[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "toksmith", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_trains_and_fails_in_one_line(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TEXT * 20, encoding="utf-8")
+    gold = _gold_for(tmp_path)
+    out = tmp_path / "tok.json"
+    r = run_cli(
+        "train", str(corpus), "-v", "290", "-a", "morph", "--segmenter", f"gold:{gold}", "-o", str(out), "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["algorithm"] == "morph" and rep["details"]["crossing_merges"] == 0
+    assert out.exists()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("walked walk @@ed\n", encoding="utf-8")
+    out2 = tmp_path / "tok2.json"
+    for seg, msg in [
+        ("bogus", "unknown segmenter 'bogus'"),
+        (f"gold:{bad}", "bad.tsv:1: expected word<TAB>segmentation"),
+        (f"lexicon:{bad}", "bad.tsv:1: expected KIND<TAB>FORM"),
+    ]:
+        r = run_cli("train", str(corpus), "-v", "290", "-a", "morph", "--segmenter", seg, "-o", str(out2))
+        assert r.returncode != 0
+        assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
+        assert not out2.exists()
+    r = run_cli("train", str(corpus), "-a", "morph", "--segmenter", "mdl", "--boundary-penalty", "-1", "-o", str(out2))
+    assert r.returncode != 0 and "boundary penalty" in r.stderr and not out2.exists()
