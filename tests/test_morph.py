@@ -6,13 +6,17 @@ import json
 import math
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import toksmith
+from reference import member_lines
 from toksmith.errors import MorphError
-from toksmith.morph import GoldSegmenter, LexiconSegmenter, MdlSegmenter, load_segmenter, mdl_cost
+from toksmith.morph import GoldSegmenter, LexiconSegmenter, MdlSegmenter, MorphTokenizer, load_segmenter, mdl_cost
 
 GOLD = "played\tplay @@ed\t100\ninaccuracies\tin @@accurate @@cy @@s\t110\nwalking\twalk @@ing\t100\nrun\trun\t000\n"
 
@@ -238,3 +242,101 @@ def test_cli_trains_and_fails_in_one_line(tmp_path: Path) -> None:
         assert not out2.exists()
     r = run_cli("train", str(corpus), "-a", "morph", "--segmenter", "mdl", "--boundary-penalty", "-1", "-o", str(out2))
     assert r.returncode != 0 and "boundary penalty" in r.stderr and not out2.exists()
+
+
+TR_TEXT = "Evlerde kitaplar var. Ankara'da EVLER, İstanbul ve Iğdır.\nKitaplarda  evler\tİyi ılık Işık."
+
+
+def test_uppercase_marker_and_segmenter_at_encode_round_trip(lexicon_file: Path, tmp_path: Path) -> None:
+    for case_map in ("unicode", "turkish"):
+        tok = toksmith.train(
+            texts=[TR_TEXT * 4],
+            vocab_size=300,
+            algorithm="morph",
+            segmenter=f"lexicon:{lexicon_file}",
+            uppercase=case_map,
+            segment_at_encode=True,
+        )
+        assert isinstance(tok, MorphTokenizer)
+        ids = tok.encode(TR_TEXT)
+        assert tok.decode(ids) == TR_TEXT
+        marker = tok.uppercase[1]
+        assert tok.uppercase == ("<uppercase>", marker, case_map) and marker in ids
+        # "Evlerde" is the marker, then "evlerde" cut ev|ler|de; no capital E token is used.
+        assert ids[:1] == [marker]
+        assert tok.decode(tok.encode("evlerde")) == "evlerde"
+        pieces = [tok.id_to_bytes(i) for i in tok.encode("evlerde")]
+        cuts = {sum(len(p) for p in pieces[: k + 1]) for k in range(len(pieces))}
+        assert {2, 5} <= cuts
+        out = tmp_path / f"{case_map}.json"
+        tok.save(out)
+        back = MorphTokenizer.from_file(out)
+        assert back.encode(TR_TEXT) == ids and back.decode(ids) == TR_TEXT
+        assert "cannot reproduce" in back.hf_note
+        # The BPE part is a plain tokenizer.json for HF; the marker is an added token there.
+        assert toksmith.Tokenizer.from_str(tok.plain.to_json()).vocab_size == tok.vocab_size
+    with pytest.raises(MorphError, match="case map"):
+        toksmith.train(texts=[TR_TEXT], vocab_size=300, algorithm="morph", segmenter="mdl", uppercase="klingon")
+
+
+def test_whitespace_tokens_stay_plain(lexicon_file: Path) -> None:
+    tok = toksmith.train(
+        texts=[TR_TEXT * 4],
+        vocab_size=290,
+        algorithm="morph",
+        segmenter=f"lexicon:{lexicon_file}",
+        whitespace_tokens=True,
+    )
+    assert not isinstance(tok, MorphTokenizer)  # a plain BPE: HF reproduces the whitespace-isolating split
+    text = "evler  de\n\tkitap"
+    ids = tok.encode(text)
+    assert tok.decode(ids) == text
+    pieces = [tok.id_to_bytes(i) for i in ids]
+    assert [p for p in pieces if not p.strip()] == [b" ", b" ", b"\n", b"\t"]
+    assert all(p.strip() == p for p in pieces if p.strip())
+
+
+@given(st.text(alphabet="aeıioöuüAEIİOÖUÜlrkdtsnmŞşĞğÇç .,'\n\t-", max_size=80))
+def test_round_trip_property(text: str) -> None:
+    tok = _tr_tokenizer()
+    assert tok.decode(tok.encode(text)) == text
+
+
+_TR_CACHE: dict[str, MorphTokenizer] = {}
+
+
+def _tr_tokenizer() -> MorphTokenizer:
+    if "t" not in _TR_CACHE:
+        tok = toksmith.train(
+            texts=[TR_TEXT * 4], vocab_size=300, algorithm="morph", segmenter="mdl", uppercase="turkish",
+            segment_at_encode=True,
+        )  # fmt: skip
+        assert isinstance(tok, MorphTokenizer)
+        _TR_CACHE["t"] = tok
+    return _TR_CACHE["t"]
+
+
+def test_flores_turkish_round_trip(flores_zip: Path, tmp_path: Path) -> None:
+    """decode(encode(x)) == x on all of FLORES tur_Latn (dev and devtest), with the Turkish case marker and the
+    mdl segmenter (learned from the training text) at encode time."""
+    with zipfile.ZipFile(flores_zip) as z:
+        dev = member_lines(z.read("dev/tur_Latn.dev").decode("utf-8"))
+        devtest = member_lines(z.read("devtest/tur_Latn.devtest").decode("utf-8"))
+    tok = toksmith.train(
+        texts=["\n".join(dev)], vocab_size=2000, algorithm="morph", segmenter="mdl", uppercase="turkish",
+        segment_at_encode=True,
+    )  # fmt: skip
+    out = tmp_path / "tr.json"
+    tok.save(out)
+    r = run_cli("info", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["format"] == "toksmith-morph" and info["case_map"] == "turkish" and info["segmenter_at_encode"] == "mdl"
+    back = MorphTokenizer.from_file(out)
+    lines = dev + devtest
+    encoded = back.encode_batch(lines)
+    assert [back.decode(ids) for ids in encoded] == lines
+    marker = back.uppercase[1]
+    assert sum(ids.count(marker) for ids in encoded) > len(lines)  # most sentences start with a capital
+    r = run_cli("encode", str(out), "--help")
+    assert r.returncode == 0

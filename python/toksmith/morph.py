@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Union
 
 from toksmith import _core
-from toksmith.errors import MorphError
+from toksmith.errors import MorphError, TokenizerFormatError
+from toksmith.tokenizer import Tokenizer
+
+#: Pre-tokenizer for explicit space/newline tokens: letter runs, single digits, other runs, each whitespace char alone.
+WHITESPACE_TOKENS_PRETOKENIZER = r"regex:[\p{L}\p{M}]+|\p{N}|[^\s\p{L}\p{M}\p{N}]+|\s"
 
 WordCounts = Union[Mapping[str, int], Iterable[str], Iterable[tuple[str, int]]]
 
@@ -136,7 +141,100 @@ def mdl_cost(
     return _core.mdl_cost([(w, int(c), list(m)) for w, c, m in segmentations], corpus_weight)
 
 
+class MorphTokenizer(Tokenizer):
+    """A `toksmith-morph` tokenizer: a plain byte-level BPE (`.plain`, loadable by HF `tokenizers`) plus a lossless
+    `<uppercase>` marker and/or the segmenter applied at encode time. Its file is our own JSON format
+    (`{"format": "toksmith-morph", ..., "tokenizer": {tokenizer.json}}`); `hf_note` says what HF cannot reproduce.
+    Added tokens written in the text are encoded as plain text (only the encoder emits the marker)."""
+
+    def __init__(self, core: _core.MorphTokenizer) -> None:
+        super().__init__(core.plain())
+        self._morph = core
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> MorphTokenizer:
+        p = Path(path)
+        if p.is_dir():
+            p = p / "tokenizer.json"
+        if not p.exists():
+            raise TokenizerFormatError(f"no such tokenizer file: {p}")
+        return cls(_core.MorphTokenizer.from_file(str(p)))
+
+    @classmethod
+    def from_str(cls, json_text: str) -> MorphTokenizer:
+        return cls(_core.MorphTokenizer.from_str(json_text))
+
+    @staticmethod
+    def is_morph_file(path: str | os.PathLike) -> bool:
+        """Whether `path` (a file, or a folder holding tokenizer.json) is a toksmith-morph file."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "tokenizer.json"
+        try:
+            with open(p, "rb") as f:
+                return _core.MorphTokenizer.sniff(f.read(200))
+        except OSError:
+            return False
+
+    @property
+    def plain(self) -> Tokenizer:
+        """The plain BPE part (what HF `tokenizers` reproduces)."""
+        return Tokenizer(self._morph.plain())
+
+    @property
+    def uppercase(self) -> tuple[str, int, str] | None:
+        """(marker token, id, case map) or None."""
+        return self._morph.uppercase
+
+    @property
+    def segmenter(self) -> str | None:
+        """Name of the segmenter applied at encode time, or None."""
+        return self._morph.segmenter
+
+    @property
+    def hf_note(self) -> str:
+        return self._morph.hf_note
+
+    def encode(self, text: str, added_tokens: bool = True) -> list[int]:
+        return self._morph.encode(text)
+
+    def encode_batch(
+        self, texts: Sequence[str], added_tokens: bool = True, threads: int | None = None
+    ) -> list[list[int]]:
+        return self._morph.encode_batch(list(texts), threads)
+
+    def count_batch(self, texts: Sequence[str], added_tokens: bool = False, threads: int | None = None) -> list[int]:
+        return [len(x) for x in self.encode_batch(texts, threads=threads)]
+
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
+        """Text of `ids`; each marker upper-cases the next letter."""
+        return self._morph.decode(list(ids))
+
+    def decode_bytes(self, ids: Iterable[int], skip_special_tokens: bool = False) -> bytes:
+        return self.decode(ids).encode("utf-8")
+
+    def to_json(self) -> str:
+        return self._morph.to_json()
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the toksmith-morph file (atomically)."""
+        from toksmith.atomic import write_text
+
+        write_text(path, self.to_json())
+
+    def save_tiktoken(self, path: str | os.PathLike) -> None:
+        raise TokenizerFormatError("a toksmith-morph tokenizer has no tiktoken form; save .plain instead")
+
+    def __repr__(self) -> str:
+        return (
+            f"MorphTokenizer(vocab_size={self.vocab_size}, merges={self.n_merges}, uppercase={self.uppercase}, "
+            f"segmenter={self.segmenter!r})"
+        )
+
+
 __all__ = [
+    "WHITESPACE_TOKENS_PRETOKENIZER",
+    "MorphTokenizer",
     "GoldSegmenter",
     "LexiconSegmenter",
     "MdlSegmenter",

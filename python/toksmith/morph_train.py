@@ -58,9 +58,16 @@ def train_morph(
     threads: int | None,
     progress: Any,
     stats: Any,
+    uppercase: bool | str = False,
+    segment_at_encode: bool = False,
 ) -> tuple[Any, dict]:
-    """Count, then `_core.train_morph`. Returns (core tokenizer, report)."""
+    """Count, then `_core.train_morph`. Returns (core tokenizer, report): a `_core.Tokenizer`, or a
+    `_core.MorphTokenizer` when `uppercase` (True: Unicode case map, or "unicode"/"turkish") or
+    `segment_at_encode` ask for our own format."""
     p = check_penalty(boundary_penalty)
+    case_map = ("unicode" if uppercase is True else uppercase) or None
+    if case_map is not None and case_map not in ("unicode", "turkish"):
+        raise MorphError(f"unknown case map {case_map!r} for the uppercase marker (known: unicode, turkish)")
     seg = resolve_segmenter(segmenter)
     t0 = time.perf_counter()
     counter = count_fn(
@@ -75,7 +82,17 @@ def train_morph(
 
     t1 = time.perf_counter()
     core, rep = _core.train_morph(
-        counter, seg, vocab_size, p, min_frequency, specials, max_token_length, threads, on_merge if progress else None
+        counter,
+        seg,
+        vocab_size,
+        p,
+        min_frequency,
+        specials,
+        max_token_length,
+        threads,
+        on_merge if progress else None,
+        case_map,
+        segment_at_encode,
     )
     stats.seconds_merge = time.perf_counter() - t1
     rep = dict(rep)

@@ -104,6 +104,22 @@ def train(
         "--boundary-penalty",
         help="morph: multiplier of pair counts across a morph boundary, 0 (merges never cross one) to 1 (plain BPE).",
     ),
+    uppercase: Optional[str] = typer.Option(
+        None,
+        "--uppercase",
+        help="morph: lossless <uppercase> marker instead of capitals, with case map unicode or turkish (I/ı, İ/i). "
+        "Writes our toksmith-morph format (HF tokenizers cannot reproduce the marker).",
+    ),
+    segment_at_encode: bool = typer.Option(
+        False,
+        "--segment-at-encode",
+        help="morph: store the segmenter and cut words at encode time too (toksmith-morph format).",
+    ),
+    whitespace_tokens: bool = typer.Option(
+        False,
+        "--whitespace-tokens",
+        help="morph: each space/newline/tab its own token (replaces --pretokenizer by a whitespace-isolating split).",
+    ),
 ) -> None:
     """Train a byte-level BPE tokenizer (counting in parallel in Rust) and write tokenizer.json."""
     if not output.parent.resolve().is_dir():
@@ -163,6 +179,9 @@ def train(
                 memory_budget=memory_budget,
                 segmenter=segmenter,
                 boundary_penalty=boundary_penalty,
+                uppercase=uppercase or False,
+                segment_at_encode=segment_at_encode,
+                whitespace_tokens=whitespace_tokens,
             )
     tok.save(output)
     total = time.perf_counter() - t0
@@ -229,6 +248,8 @@ def train(
             f"{d['chunks_with_boundaries']:,} of {d['chunks']:,} chunks cut, {d['crossing_merges']:,} merges crossed "
             "a boundary",
         )
+        if d.get("uppercase") or d.get("segment_at_encode"):
+            t.add_row("format", f"toksmith-morph: {tok.hf_note}")
     elif d:
         extra = f", {d['ms_per_merge']:.2f} ms/merge" if "ms_per_merge" in d else ""
         t.add_row("objective", f"{d['objective']}{extra}")

@@ -11,6 +11,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use toksmith_core::encode::Encoder;
 use toksmith_core::morph::bpe::{self as mbpe, MorphBpeConfig};
+use toksmith_core::morph::encode::{
+    self as menc, CaseMap, MdlViterbi, MorphTokenizer as CoreMorphTok, Stored,
+};
 use toksmith_core::morph::gold::GoldSegmenter;
 use toksmith_core::morph::lexicon::LexiconSegmenter;
 use toksmith_core::morph::mdl::{Dampening, MdlConfig, MdlSegmenter};
@@ -50,13 +53,27 @@ pub(crate) struct Segmenter {
     inner: Inner,
 }
 
-impl Segmenter {
-    pub(crate) fn core(&self) -> &dyn CoreSeg {
-        match &self.inner {
+impl Inner {
+    fn core(&self) -> &dyn CoreSeg {
+        match self {
             Inner::Mdl(m) => m.as_ref(),
             Inner::Gold(g) => g.as_ref(),
             Inner::Lexicon(l) => l.as_ref(),
         }
+    }
+    /// The segmenter as a toksmith-morph file stores it (mdl: Viterbi over its morphs).
+    fn stored(&self) -> Stored {
+        match self {
+            Inner::Mdl(m) => Stored::Mdl(MdlViterbi::from_model(m)),
+            Inner::Gold(g) => Stored::Gold(g.as_ref().clone()),
+            Inner::Lexicon(l) => Stored::Lexicon(l.as_ref().clone()),
+        }
+    }
+}
+
+impl Segmenter {
+    pub(crate) fn core(&self) -> &dyn CoreSeg {
+        self.inner.core()
     }
     pub(crate) fn arc(&self) -> Arc<dyn CoreSeg> {
         match &self.inner {
@@ -277,7 +294,8 @@ pub(crate) fn counter_word_counts(counter: &mut Counter) -> PyResult<Vec<(String
 /// then learns from the counter's words). Returns (Tokenizer, report dict).
 #[pyfunction]
 #[pyo3(signature = (counter, segmenter, vocab_size, boundary_penalty=0.0, min_frequency=2,
-                    special_tokens=vec![], max_token_length=None, threads=None, progress=None))]
+                    special_tokens=vec![], max_token_length=None, threads=None, progress=None,
+                    uppercase=None, segment_at_encode=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_morph<'py>(
     py: Python<'py>,
@@ -290,7 +308,17 @@ pub(crate) fn train_morph<'py>(
     max_token_length: Option<usize>,
     threads: Option<usize>,
     progress: Option<PyObject>,
-) -> PyResult<(Tokenizer, Bound<'py, PyDict>)> {
+    uppercase: Option<String>,
+    segment_at_encode: bool,
+) -> PyResult<(PyObject, Bound<'py, PyDict>)> {
+    let case_map = match uppercase.as_deref() {
+        None => None,
+        Some(name) => Some(CaseMap::parse(name).ok_or_else(|| {
+            MorphError::new_err(format!(
+                "unknown case map '{name}' (known: unicode, turkish)"
+            ))
+        })?),
+    };
     let seg: Result<Segmenter, String> = if let Ok(s) = segmenter.downcast::<Segmenter>() {
         Ok(s.get().clone())
     } else {
@@ -321,9 +349,9 @@ pub(crate) fn train_morph<'py>(
     let pretok = c.pretok().clone();
     let py_err: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
     let mut cb = progress_cb(progress, py_err.clone());
-    let given: Option<Arc<dyn CoreSeg>> = match (&seg, &spec_seg) {
-        (Ok(s), _) => Some(s.arc()),
-        (Err(_), Some(s)) => Some(s.arc()),
+    let given: Option<Inner> = match (&seg, &spec_seg) {
+        (Ok(s), _) => Some(s.inner.clone()),
+        (Err(_), Some(s)) => Some(s.inner.clone()),
         _ => None,
     };
     let mdl_spec = seg.clone().err();
@@ -332,7 +360,7 @@ pub(crate) fn train_morph<'py>(
         with_threads(threads, move || -> Result<_, CoreError> {
             let chunks = c.into_chunks();
             let mut seg_secs = 0.0;
-            let (s, mdl_info): (Arc<dyn CoreSeg>, MdlInfo) = match given {
+            let (s, mdl_info): (Inner, MdlInfo) = match given {
                 Some(s) => (s, None),
                 None => {
                     let t = std::time::Instant::now();
@@ -344,19 +372,42 @@ pub(crate) fn train_morph<'py>(
                     )?;
                     seg_secs = t.elapsed().as_secs_f64();
                     let info = (m.words, m.epochs, m.cost());
-                    (Arc::new(m), Some(info))
+                    (Inner::Mdl(Arc::new(m)), Some(info))
                 }
             };
-            let (model, rep) = mbpe::train(&chunks, pretok, s.as_ref(), &cfg, &mut cb)?;
-            Ok((model, rep, seg_secs, mdl_info))
+            if case_map.is_none() && !segment_at_encode {
+                let (model, rep) = mbpe::train(&chunks, pretok, s.core(), &cfg, &mut cb)?;
+                return Ok((Trained::Plain(model), rep, seg_secs, mdl_info));
+            }
+            let store = segment_at_encode.then(|| Arc::new(s.stored()));
+            let train_seg: &dyn CoreSeg = match &store {
+                Some(st) => st.as_dyn(),
+                None => s.core(),
+            };
+            let (tok, rep) = menc::train_tokenizer(
+                &chunks,
+                pretok,
+                train_seg,
+                store.clone(),
+                &cfg,
+                case_map,
+                &mut cb,
+            )?;
+            Ok((Trained::Morph(tok), rep, seg_secs, mdl_info))
         })
     })?;
     let secs = t0.elapsed().as_secs_f64();
     if let Some(e) = py_err.lock().unwrap().take() {
         return Err(e);
     }
-    let (model, rep, seg_secs, mdl_info) = result.map_err(morph_err)?;
-    let enc = Encoder::new(model).map_err(|e| TrainingError::new_err(e.to_string()))?;
+    let (trained, rep, seg_secs, mdl_info) = result.map_err(morph_err)?;
+    let obj: PyObject = match trained {
+        Trained::Plain(model) => {
+            let enc = Encoder::new(model).map_err(|e| TrainingError::new_err(e.to_string()))?;
+            Py::new(py, Tokenizer { enc: Arc::new(enc) })?.into_any()
+        }
+        Trained::Morph(t) => Py::new(py, MorphTokenizer { inner: Arc::new(t) })?.into_any(),
+    };
     let d = PyDict::new(py);
     d.set_item("segmenter", rep.segmenter)?;
     d.set_item("boundary_penalty", boundary_penalty)?;
@@ -372,11 +423,106 @@ pub(crate) fn train_morph<'py>(
         d.set_item("mdl_epochs", e)?;
         d.set_item("mdl_cost", cost)?;
     }
-    Ok((Tokenizer { enc: Arc::new(enc) }, d))
+    d.set_item("uppercase", case_map.map(CaseMap::name))?;
+    d.set_item("segment_at_encode", segment_at_encode)?;
+    Ok((obj, d))
+}
+
+enum Trained {
+    Plain(toksmith_core::model::BpeModel),
+    Morph(CoreMorphTok),
+}
+
+/// A toksmith-morph tokenizer: a plain BPE plus the `<uppercase>` marker and/or the segmenter at encode time.
+#[pyclass(module = "toksmith._core", frozen)]
+pub(crate) struct MorphTokenizer {
+    inner: Arc<CoreMorphTok>,
+}
+
+fn format_err(e: CoreError) -> PyErr {
+    crate::TokenizerFormatError::new_err(e.to_string())
+}
+
+#[pymethods]
+impl MorphTokenizer {
+    #[staticmethod]
+    fn from_str(json: &str) -> PyResult<Self> {
+        Ok(MorphTokenizer {
+            inner: Arc::new(
+                CoreMorphTok::from_json(json.as_bytes(), "<string>").map_err(format_err)?,
+            ),
+        })
+    }
+    #[staticmethod]
+    fn from_file(path: &str) -> PyResult<Self> {
+        let data = std::fs::read(path).map_err(|e| {
+            crate::TokenizerFormatError::new_err(format!("cannot read {path}: {e}"))
+        })?;
+        Ok(MorphTokenizer {
+            inner: Arc::new(CoreMorphTok::from_json(&data, path).map_err(format_err)?),
+        })
+    }
+    /// Whether `data` (the start of a file) is a toksmith-morph file.
+    #[staticmethod]
+    fn sniff(data: &[u8]) -> bool {
+        CoreMorphTok::sniff(data)
+    }
+    fn to_json(&self) -> PyResult<String> {
+        self.inner
+            .to_json()
+            .map_err(|e| crate::TokenizerFormatError::new_err(e.to_string()))
+    }
+    fn encode(&self, py: Python<'_>, text: &str) -> Vec<u32> {
+        let t = self.inner.clone();
+        let text = text.to_string();
+        py.allow_threads(move || t.encode(&text))
+    }
+    #[pyo3(signature = (texts, threads=None))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let t = self.inner.clone();
+        py.allow_threads(move || {
+            with_threads(threads, move || {
+                texts.par_iter().map(|x| t.encode(x)).collect()
+            })
+        })
+    }
+    fn decode(&self, ids: Vec<u32>) -> PyResult<String> {
+        self.inner
+            .decode(&ids)
+            .map_err(|e| crate::EncodingError::new_err(e.to_string()))
+    }
+    /// The plain BPE part (what HF `tokenizers` can load).
+    fn plain(&self) -> Tokenizer {
+        Tokenizer {
+            enc: self.inner.enc.clone(),
+        }
+    }
+    /// (marker token, id, case map) or None.
+    #[getter]
+    fn uppercase(&self) -> Option<(String, u32, String)> {
+        self.inner
+            .upper
+            .map(|(id, cm)| (menc::UPPERCASE.to_string(), id, cm.name().to_string()))
+    }
+    /// Name of the segmenter applied at encode time, or None.
+    #[getter]
+    fn segmenter(&self) -> Option<String> {
+        self.inner.seg.as_ref().map(|s| s.as_dyn().name())
+    }
+    #[getter]
+    fn hf_note(&self) -> String {
+        menc::hf_note(self.inner.upper.is_some(), self.inner.seg.is_some())
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Segmenter>()?;
+    m.add_class::<MorphTokenizer>()?;
     m.add_function(wrap_pyfunction!(load_segmenter, m)?)?;
     m.add_function(wrap_pyfunction!(train_mdl, m)?)?;
     m.add_function(wrap_pyfunction!(mdl_cost, m)?)?;

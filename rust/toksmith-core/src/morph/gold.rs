@@ -30,6 +30,7 @@ pub fn parse_line(line: &str) -> Result<(String, Vec<String>), String> {
     Ok((word.to_string(), morphs))
 }
 
+#[derive(Clone, Debug)]
 pub struct GoldSegmenter {
     name: String,
     map: FxHashMap<String, Vec<usize>>,
@@ -85,6 +86,22 @@ impl GoldSegmenter {
             entries,
             surface_entries: surface,
         })
+    }
+
+    /// A segmenter from a map (lower-case word → char-offset boundaries), e.g. as a tokenizer file stores it.
+    pub fn from_map(name: String, map: FxHashMap<String, Vec<usize>>) -> Self {
+        let n = map.len();
+        GoldSegmenter {
+            name,
+            map,
+            entries: n,
+            surface_entries: n,
+        }
+    }
+
+    /// The words with boundaries and their boundaries.
+    pub fn entries_iter(&self) -> impl Iterator<Item = (&String, &Vec<usize>)> {
+        self.map.iter().filter(|(_, b)| !b.is_empty())
     }
 
     /// Whether `word` (lower case) has a surface segmentation here.

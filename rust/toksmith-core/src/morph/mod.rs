@@ -12,6 +12,7 @@
 //! never cross a boundary in the training words).
 
 pub mod bpe;
+pub mod encode;
 pub mod gold;
 pub mod lexicon;
 pub mod mdl;

@@ -1,0 +1,598 @@
+//! Encoding with morphology options (our own format, `toksmith-morph`): a lossless `<uppercase>` marker and the
+//! segmenter applied at encode time, on top of a plain byte-level BPE.
+//!
+//! * Case: in each pre-tokenized chunk, a word whose first char is upper case and comes back from lower case
+//!   (`CaseMap`: Unicode, or Turkish with I/ı and İ/i) loses that capital and is preceded by the marker token. The
+//!   marker goes before the run of non-letters that leads to the word (so `" Ankara"` stays one piece,
+//!   `" ankara"`); decoding upper-cases the first letter after each marker. Other capitals stay as bytes.
+//! * Segmentation: each piece is cut at the segmenter's boundaries and each part is BPE-encoded on its own, so no
+//!   token crosses a boundary (with boundary penalty 0 this is the training segmentation of training words).
+//!
+//! Training uses the same transformation on the counted chunks (`fold_chunks`), so the merges see the
+//! lower-cased words.
+
+use super::gold::GoldSegmenter;
+use super::lexicon::LexiconSegmenter;
+use super::mdl::MdlSegmenter;
+use super::{chunk_boundaries, is_word_char, lower_char, word_spans, MorphError, Segmenter};
+use crate::encode::Encoder;
+use rustc_hash::FxHashMap;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub const UPPERCASE: &str = "<uppercase>";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaseMap {
+    Unicode,
+    Turkish,
+}
+
+impl CaseMap {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unicode" => Some(CaseMap::Unicode),
+            "turkish" | "tr" => Some(CaseMap::Turkish),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseMap::Unicode => "unicode",
+            CaseMap::Turkish => "turkish",
+        }
+    }
+    pub fn lower(self, c: char) -> char {
+        match (self, c) {
+            (CaseMap::Turkish, 'I') => 'ı',
+            (CaseMap::Turkish, 'İ') => 'i',
+            _ => lower_char(c),
+        }
+    }
+    pub fn upper(self, c: char) -> Option<char> {
+        match (self, c) {
+            (CaseMap::Turkish, 'i') => Some('İ'),
+            (CaseMap::Turkish, 'ı') => Some('I'),
+            _ => {
+                let mut u = c.to_uppercase();
+                let f = u.next()?;
+                u.next().is_none().then_some(f)
+            }
+        }
+    }
+    /// Whether `c` can be written as the marker + its lower case without loss.
+    pub fn markable(self, c: char) -> bool {
+        let l = self.lower(c);
+        l != c && self.upper(l) == Some(c)
+    }
+}
+
+/// A piece of a chunk after case folding: whether the marker precedes it, and its text.
+pub type Piece = (bool, String);
+
+/// Case-fold one chunk into pieces (see the module doc). Without a case map: the chunk, unmarked.
+pub fn fold_case(chunk: &str, cm: Option<CaseMap>) -> Vec<Piece> {
+    let Some(cm) = cm else {
+        return vec![(false, chunk.to_string())];
+    };
+    let spans = word_spans(chunk);
+    // (piece start, first-letter byte) for each marked word.
+    let mut marks: Vec<(usize, usize)> = Vec::new();
+    for (i, &(s, _)) in spans.iter().enumerate() {
+        let c = chunk[s..].chars().next().unwrap_or(' ');
+        if cm.markable(c) {
+            let start = if i == 0 { 0 } else { spans[i - 1].1 };
+            marks.push((start, s));
+        }
+    }
+    if marks.is_empty() {
+        return vec![(false, chunk.to_string())];
+    }
+    let mut out = Vec::with_capacity(marks.len() + 1);
+    if marks[0].0 > 0 {
+        out.push((false, chunk[..marks[0].0].to_string()));
+    }
+    for (k, &(start, letter)) in marks.iter().enumerate() {
+        let end = marks.get(k + 1).map_or(chunk.len(), |m| m.0);
+        let c = chunk[letter..].chars().next().unwrap_or(' ');
+        let mut t = String::with_capacity(end - start);
+        t.push_str(&chunk[start..letter]);
+        t.push(cm.lower(c));
+        t.push_str(&chunk[letter + c.len_utf8()..end]);
+        out.push((true, t));
+    }
+    out
+}
+
+/// Case-fold counted chunks: counts of the folded pieces (markers dropped), sorted.
+pub fn fold_chunks(chunks: &[(Box<str>, u64)], cm: Option<CaseMap>) -> Vec<(Box<str>, u64)> {
+    if cm.is_none() {
+        return chunks.to_vec();
+    }
+    let mut m: FxHashMap<String, u64> = FxHashMap::default();
+    for (c, n) in chunks {
+        for (_, t) in fold_case(c, cm) {
+            *m.entry(t).or_insert(0) += n;
+        }
+    }
+    let mut v: Vec<(Box<str>, u64)> = m
+        .into_iter()
+        .map(|(k, v)| (k.into_boxed_str(), v))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// An mdl model frozen for encoding: Viterbi over its morphs for every word (what the format stores).
+pub struct MdlViterbi {
+    pub morphs: Vec<(String, u64)>,
+    inner: MdlSegmenter,
+}
+
+impl MdlViterbi {
+    pub fn new(morphs: Vec<(String, u64)>) -> Self {
+        let items: Vec<(&str, u64, Vec<&str>)> = morphs
+            .iter()
+            .map(|(m, c)| (m.as_str(), *c, vec![m.as_str()]))
+            .collect();
+        MdlViterbi {
+            inner: MdlSegmenter::from_segmentations(&items, 1.0),
+            morphs,
+        }
+    }
+    pub fn from_model(m: &MdlSegmenter) -> Self {
+        Self::new(m.morphs())
+    }
+}
+
+impl Segmenter for MdlViterbi {
+    fn name(&self) -> String {
+        "mdl".into()
+    }
+    fn boundaries(&self, word: &str) -> Vec<usize> {
+        self.inner.viterbi(word)
+    }
+}
+
+/// A segmenter as the format stores it.
+pub enum Stored {
+    Gold(GoldSegmenter),
+    Lexicon(LexiconSegmenter),
+    Mdl(MdlViterbi),
+}
+
+impl Stored {
+    pub fn as_dyn(&self) -> &dyn Segmenter {
+        match self {
+            Stored::Gold(g) => g,
+            Stored::Lexicon(l) => l,
+            Stored::Mdl(m) => m,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Stored::Gold(g) => {
+                let mut words: Vec<(&String, &Vec<usize>)> = g.entries_iter().collect();
+                words.sort();
+                let lines: Vec<String> = words
+                    .into_iter()
+                    .map(|(w, b)| {
+                        let b: Vec<String> = b.iter().map(usize::to_string).collect();
+                        format!("{w}\t{}", b.join(" "))
+                    })
+                    .collect();
+                json!({"kind": "gold", "name": g.name(), "words": lines})
+            }
+            Stored::Lexicon(l) => {
+                let mut roots: Vec<&String> = l.roots.iter().collect();
+                roots.sort();
+                let mut classes: Vec<Vec<&String>> = vec![Vec::new(); l.classes.len()];
+                for (a, &c) in &l.affixes {
+                    classes[c as usize].push(a);
+                }
+                let mut aff = serde_json::Map::new();
+                for (i, mut forms) in classes.into_iter().enumerate() {
+                    forms.sort();
+                    aff.insert(l.classes[i].clone(), json!(forms));
+                }
+                json!({"kind": "lexicon", "name": l.name(), "roots": roots, "affixes": aff})
+            }
+            Stored::Mdl(m) => json!({"kind": "mdl", "morphs": m.morphs}),
+        }
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, MorphError> {
+        let bad = |m: &str| MorphError::Config(format!("toksmith-morph segmenter: {m}"));
+        match v.get("kind").and_then(Value::as_str) {
+            Some("gold") => {
+                let name = v
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("gold")
+                    .to_string();
+                let mut map = FxHashMap::default();
+                for line in v
+                    .get("words")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| bad("gold needs words"))?
+                {
+                    let line = line
+                        .as_str()
+                        .ok_or_else(|| bad("gold words must be strings"))?;
+                    let (w, b) = line
+                        .split_once('\t')
+                        .ok_or_else(|| bad("gold word without TAB"))?;
+                    let b: Result<Vec<usize>, _> = b.split_whitespace().map(str::parse).collect();
+                    map.insert(
+                        w.to_string(),
+                        b.map_err(|_| bad("gold boundaries must be integers"))?,
+                    );
+                }
+                Ok(Stored::Gold(GoldSegmenter::from_map(name, map)))
+            }
+            Some("lexicon") => {
+                let name = v
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("lexicon")
+                    .to_string();
+                let mut obj = v.as_object().cloned().unwrap_or_default();
+                obj.remove("kind");
+                obj.remove("name");
+                let text = Value::Object(obj).to_string();
+                Ok(Stored::Lexicon(LexiconSegmenter::parse_json(
+                    &text,
+                    std::path::Path::new("toksmith-morph"),
+                    name,
+                )?))
+            }
+            Some("mdl") => {
+                let morphs: Vec<(String, u64)> = serde_json::from_value(
+                    v.get("morphs")
+                        .cloned()
+                        .ok_or_else(|| bad("mdl needs morphs"))?,
+                )
+                .map_err(|e| bad(&e.to_string()))?;
+                Ok(Stored::Mdl(MdlViterbi::new(morphs)))
+            }
+            _ => Err(bad("unknown kind")),
+        }
+    }
+}
+
+/// A plain BPE encoder plus the morphology options.
+pub struct MorphTokenizer {
+    pub enc: Arc<Encoder>,
+    /// Marker id and case map.
+    pub upper: Option<(u32, CaseMap)>,
+    /// Segmenter applied at encode time.
+    pub seg: Option<Arc<Stored>>,
+}
+
+impl MorphTokenizer {
+    fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
+        match &self.seg {
+            None => self.enc.bpe(piece.as_bytes(), out),
+            Some(s) => {
+                let mut last = 0;
+                for b in chunk_boundaries(s.as_dyn(), piece) {
+                    if b > last {
+                        self.enc.bpe(&piece.as_bytes()[last..b], out);
+                        last = b;
+                    }
+                }
+                if last < piece.len() {
+                    self.enc.bpe(&piece.as_bytes()[last..], out);
+                }
+            }
+        }
+    }
+
+    /// Encode text (added tokens in the text are plain text: only this encoder emits the marker).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        let cm = self.upper.map(|u| u.1);
+        self.enc.model().pretok.split(text, |chunk| {
+            for (marked, t) in fold_case(chunk, cm) {
+                if marked {
+                    if let Some((id, _)) = self.upper {
+                        out.push(id);
+                    }
+                }
+                self.encode_piece(&t, &mut out);
+            }
+        });
+        out
+    }
+
+    /// Decode ids to text: markers upper-case the next letter. Unknown ids are an error.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, crate::encode::EncodeError> {
+        let mut bytes = Vec::new();
+        let mut marks = Vec::new();
+        for &id in ids {
+            match self.upper {
+                Some((u, _)) if u == id => marks.push(bytes.len()),
+                _ => bytes.extend(self.enc.decode_bytes(&[id], false)?),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let Some((_, cm)) = self.upper else {
+            return Ok(text);
+        };
+        if marks.is_empty() {
+            return Ok(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let (mut k, mut pending) = (0usize, false);
+        for (i, c) in text.char_indices() {
+            while k < marks.len() && marks[k] <= i {
+                pending = true;
+                k += 1;
+            }
+            if pending && is_word_char(c) {
+                out.push(cm.upper(c).unwrap_or(c));
+                pending = false;
+            } else {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_folding_pieces() {
+        assert_eq!(
+            fold_case(" Ankara", Some(CaseMap::Unicode)),
+            vec![(true, " ankara".to_string())]
+        );
+        assert_eq!(
+            fold_case("İstanbul", Some(CaseMap::Turkish)),
+            vec![(true, "istanbul".to_string())]
+        );
+        // Unicode: 'İ' lower-cases to 'i' + dot, which does not come back: left as bytes.
+        assert_eq!(
+            fold_case("İstanbul", Some(CaseMap::Unicode)),
+            vec![(false, "İstanbul".to_string())]
+        );
+        assert_eq!(
+            fold_case("Iğdır", Some(CaseMap::Turkish)),
+            vec![(true, "ığdır".to_string())]
+        );
+        assert_eq!(
+            fold_case("x, Ali Veli", Some(CaseMap::Unicode)),
+            vec![
+                (false, "x".to_string()),
+                (true, ", ali".to_string()),
+                (true, " veli".to_string())
+            ]
+        );
+        assert_eq!(
+            fold_case("NATO", Some(CaseMap::Unicode)),
+            vec![(true, "nATO".to_string())]
+        );
+        assert_eq!(fold_case("abc", None), vec![(false, "abc".to_string())]);
+        let ch: Vec<(Box<str>, u64)> = vec![(" Ev".into(), 2), (" ev".into(), 3)];
+        assert_eq!(
+            fold_chunks(&ch, Some(CaseMap::Unicode)),
+            vec![(" ev".into(), 5)]
+        );
+    }
+}
+
+/// Name of our format (the `format` member of the file).
+pub const FORMAT: &str = "toksmith-morph";
+
+/// What HF `tokenizers` can and cannot reproduce of a toksmith-morph file (also printed by `toksmith info`).
+pub fn hf_note(upper: bool, seg: bool) -> String {
+    let mut cannot = Vec::new();
+    if upper {
+        cannot.push(
+            "the <uppercase> marker (HF would keep capitals as bytes and print the marker as text)",
+        );
+    }
+    if seg {
+        cannot.push("segmentation at encode time (HF merges may cross morph boundaries)");
+    }
+    format!(
+        "HF tokenizers can load the \"tokenizer\" member (a plain byte-level BPE: same vocabulary, merges and \
+         pre-tokenizer) but cannot reproduce {}; encode with toksmith to get these ids",
+        cannot.join(" or ")
+    )
+}
+
+impl MorphTokenizer {
+    /// Serialise as a toksmith-morph JSON file.
+    pub fn to_json(&self) -> Result<String, crate::formats::FormatError> {
+        let inner: Value = serde_json::from_str(&crate::formats::hf_json::to_string(
+            self.enc.model(),
+        )?)
+        .map_err(|source| crate::formats::FormatError::Json {
+            path: "<tokenizer>".into(),
+            source,
+        })?;
+        let v = json!({
+            "format": FORMAT,
+            "version": 1,
+            "uppercase": self.upper.map(|(_, cm)| json!({"token": UPPERCASE, "case_map": cm.name()})),
+            "segment_at_encode": self.seg.is_some(),
+            "segmenter": self.seg.as_ref().map(|s| s.to_json()),
+            "hf_note": hf_note(self.upper.is_some(), self.seg.is_some()),
+            "tokenizer": inner,
+        });
+        Ok(serde_json::to_string(&v).expect("JSON values serialise"))
+    }
+
+    /// Whether `data` looks like a toksmith-morph file.
+    pub fn sniff(data: &[u8]) -> bool {
+        let head = &data[..data.len().min(200)];
+        let h = String::from_utf8_lossy(head);
+        h.contains("\"format\"") && h.contains(FORMAT)
+    }
+
+    /// Parse a toksmith-morph JSON file (`path` for messages).
+    pub fn from_json(data: &[u8], path: &str) -> Result<Self, MorphError> {
+        let bad = |m: String| MorphError::BadFile {
+            path: path.to_string(),
+            msg: m,
+        };
+        let v: Value =
+            serde_json::from_slice(data).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+        if v.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(bad(format!(
+                "not a {FORMAT} file (no \"format\": \"{FORMAT}\")"
+            )));
+        }
+        if v.get("version").and_then(Value::as_u64) != Some(1) {
+            return Err(bad(
+                "unsupported version (this toksmith reads version 1)".into()
+            ));
+        }
+        let inner = v
+            .get("tokenizer")
+            .ok_or_else(|| bad("no \"tokenizer\" member".into()))?;
+        let model = crate::formats::hf_json::parse(inner.to_string().as_bytes(), path)
+            .map_err(|e| bad(e.to_string()))?;
+        let enc = Encoder::new(model).map_err(|e| bad(e.to_string()))?;
+        let upper = match v.get("uppercase") {
+            None | Some(Value::Null) => None,
+            Some(u) => {
+                let cm = u
+                    .get("case_map")
+                    .and_then(Value::as_str)
+                    .and_then(CaseMap::parse)
+                    .ok_or_else(|| bad("uppercase.case_map must be unicode or turkish".into()))?;
+                let id = enc
+                    .model()
+                    .added
+                    .iter()
+                    .find(|a| a.content == UPPERCASE)
+                    .map(|a| a.id)
+                    .ok_or_else(|| bad(format!("no {UPPERCASE} token in the vocabulary")))?;
+                Some((id, cm))
+            }
+        };
+        let seg = match (
+            v.get("segment_at_encode").and_then(Value::as_bool),
+            v.get("segmenter"),
+        ) {
+            (Some(true), Some(s)) if !s.is_null() => Some(Arc::new(Stored::from_json(s)?)),
+            (Some(true), _) => return Err(bad("segment_at_encode without a segmenter".into())),
+            _ => None,
+        };
+        Ok(MorphTokenizer {
+            enc: Arc::new(enc),
+            upper,
+            seg,
+        })
+    }
+}
+
+/// Train with options: case-fold the chunks with `case_map` (adding the marker as the first special token),
+/// train boundary-respecting BPE with `seg`, and wrap the result; `store` (the segmenter to apply at encode time,
+/// normally the same as `seg`) goes into the file.
+pub fn train_tokenizer(
+    chunks: &[(Box<str>, u64)],
+    pretok: crate::pretok::Pretokenizer,
+    seg: &dyn Segmenter,
+    store: Option<Arc<Stored>>,
+    cfg: &super::bpe::MorphBpeConfig,
+    case_map: Option<CaseMap>,
+    progress: &mut crate::bpe::ProgressFn,
+) -> Result<(MorphTokenizer, super::bpe::MorphReport), MorphError> {
+    let mut cfg = cfg.clone();
+    if case_map.is_some() {
+        if cfg.special_tokens.iter().any(|s| s == UPPERCASE) {
+            return Err(MorphError::Config(format!(
+                "{UPPERCASE} is the case marker; do not pass it as a special token"
+            )));
+        }
+        cfg.special_tokens.insert(0, UPPERCASE.to_string());
+    }
+    let folded = fold_chunks(chunks, case_map);
+    let (model, rep) = super::bpe::train(&folded, pretok, seg, &cfg, progress)?;
+    let enc = Encoder::new(model).map_err(|e| MorphError::Config(e.to_string()))?;
+    let upper = case_map.map(|cm| (0u32, cm));
+    Ok((
+        MorphTokenizer {
+            enc: Arc::new(enc),
+            upper,
+            seg: store,
+        },
+        rep,
+    ))
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use crate::morph::bpe::MorphBpeConfig;
+    use crate::pretok::Pretokenizer;
+
+    fn lexicon() -> Arc<Stored> {
+        let j = r#"{"roots": ["ev", "kitap", "ankara"], "affixes": {"PL": ["ler", "lar"], "LOC": ["de", "da"]}}"#;
+        Arc::new(Stored::Lexicon(
+            LexiconSegmenter::parse_json(j, std::path::Path::new("t"), "lexicon:t".into()).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn round_trip_with_marker_and_segmentation() {
+        let text = "Evlerde kitaplar var. Ankara'da EVLER, İstanbul ve Iğdır.\nKitaplarda  evler\t";
+        let pretok = Pretokenizer::from_spec("cl100k").unwrap();
+        let mut m = Default::default();
+        crate::count::count_into(&pretok, &text.repeat(3), &mut m);
+        let chunks: Vec<(Box<str>, u64)> = m
+            .into_iter()
+            .map(|(k, v)| (Box::from(k.as_ref()), v))
+            .collect();
+        let cfg = MorphBpeConfig {
+            vocab_size: 320,
+            min_frequency: 1,
+            ..Default::default()
+        };
+        for cm in [CaseMap::Unicode, CaseMap::Turkish] {
+            let lex = lexicon();
+            let (tok, _) = train_tokenizer(
+                &chunks,
+                pretok.clone(),
+                lex.as_dyn(),
+                Some(lex.clone()),
+                &cfg,
+                Some(cm),
+                &mut |_, _| true,
+            )
+            .unwrap();
+            let ids = tok.encode(text);
+            assert_eq!(tok.decode(&ids).unwrap(), text);
+            assert!(ids.contains(&0));
+            // No token crosses a lexicon boundary: "evlerde" encodes as ev | ler | de pieces.
+            let ev = tok.encode("evlerde");
+            let parts: Vec<Vec<u8>> = ev
+                .iter()
+                .map(|&i| tok.enc.decode_bytes(&[i], false).unwrap())
+                .collect();
+            let mut at = 0;
+            let cuts: Vec<usize> = parts
+                .iter()
+                .map(|p| {
+                    at += p.len();
+                    at
+                })
+                .collect();
+            assert!(cuts.contains(&2) && cuts.contains(&5), "{parts:?}");
+            // The file round-trips and encodes the same.
+            let json = tok.to_json().unwrap();
+            assert!(MorphTokenizer::sniff(json.as_bytes()));
+            let back = MorphTokenizer::from_json(json.as_bytes(), "t.json").unwrap();
+            assert_eq!(back.encode(text), ids);
+            assert_eq!(back.decode(&ids).unwrap(), text);
+        }
+        assert!(MorphTokenizer::from_json(b"{\"format\": \"x\"}", "t").is_err());
+    }
+}
