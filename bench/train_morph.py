@@ -95,8 +95,12 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         import toksmith
 
         tok = toksmith.train(spec["inputs"], **spec["kwargs"])
+        secs = time.perf_counter() - t0
         tok.save(spec["out"])
-        return {"seconds": time.perf_counter() - t0, "vocab": tok.vocab_size}
+        plain = getattr(tok, "plain", None)  # a MorphTokenizer: also its plain BPE (tokenizer.json)
+        if plain is not None and spec.get("out_plain"):
+            plain.save(spec["out_plain"])
+        return {"seconds": secs, "vocab": tok.vocab_size}
     if kind == "morfessor":
         import morfessor
 
@@ -179,46 +183,6 @@ def held_out_bpt(tok: Any, lines: list[str]) -> float:
     return sum(len(x.encode("utf-8")) for x in lines) / n
 
 
-class SplitEncoder:
-    """A tokenizer.json encoded with the segmenter at encode time (what an encoder that loads the segmenter would
-    do): each pre-tokenized chunk is cut at the segmenter's boundaries and each piece encoded on its own. Offers the
-    `count`/`spans` interface of the metrics."""
-
-    def __init__(self, path: str, segmenter: Any) -> None:
-        from toksmith.tokenizer import Tokenizer
-
-        self.t = Tokenizer.from_file(path)
-        self.seg = segmenter
-        self.len: dict[int, int] = {}
-
-    def _ids(self, text: str) -> list[int]:
-        out: list[int] = []
-        for chunk in self.t.pre_tokenize(text):
-            b = chunk.encode("utf-8")
-            cuts = [0, *self.seg.chunk_boundaries(chunk), len(b)]
-            for i, j in zip(cuts, cuts[1:]):
-                out += self.t.encode(b[i:j].decode("utf-8"), added_tokens=False)
-        return out
-
-    def count(self, texts: list[str]) -> Any:
-        import numpy as np
-
-        return np.asarray([len(self._ids(t)) for t in texts])
-
-    def spans(self, texts: list[str]) -> list[list[tuple[int, int, int]]]:
-        out = []
-        for t in texts:
-            sp, pos = [], 0
-            for i in self._ids(t):
-                n = self.len.get(i)
-                if n is None:
-                    n = self.len[i] = len(self.t.id_to_bytes(i) or b"")
-                sp.append((i, pos, pos + n))
-                pos += n
-            out.append(sp)
-        return out
-
-
 def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     from toksmith.analysis.morph import morph_metrics
     from toksmith.corpora.morphseg import read_morphseg
@@ -251,24 +215,27 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             runs.append((f"morph mdl p={p:g}", {"algorithm": "morph", "segmenter": "mdl", "boundary_penalty": p}))
         for label, extra in runs:
             out = tmp / f"{lang}.{label.replace(' ', '_')}.json"
+            out_plain = tmp / f"{lang}.{label.replace(' ', '_')}.plain.json"
             kw = {"vocab_size": VOCAB, "pretokenizer": "cl100k", **extra}
-            res = run_child({"kind": "train", "inputs": [str(corpus)], "kwargs": kw, "out": str(out)})
+            split = args.split_encode and "segmenter" in extra
+            if split:
+                kw["segment_at_encode"] = True
+            spec = {
+                "kind": "train",
+                "inputs": [str(corpus)],
+                "kwargs": kw,
+                "out": str(out),
+                "out_plain": str(out_plain),
+            }
+            res = run_child(spec)
             row: dict[str, Any] = {"part": "a", "lang": lang, "corpus": args.corpus, "tokenizer": label, **res}
             if "error" in res:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 continue
-            evals = [("", load_tok(str(out)))]
-            if args.split_encode and "segmenter" in extra:
-                import re
-                from collections import Counter
-
-                from toksmith.morph import load_segmenter
-
-                # the trainer's word counts: lower-cased runs of letters (and marks) of the corpus
-                words = Counter(w.lower() for x in lines for w in re.findall(r"[^\W\d_]+", x))
-                seg = load_segmenter(extra["segmenter"], words)
-                evals.append((" +seg at encode", SplitEncoder(str(out), seg)))
+            evals = [("", load_tok(str(out_plain if split else out)))]
+            if split:
+                evals.append((" +seg at encode", load_tok(str(out))))
             for suffix, tok in evals:
                 row = {"part": "a", "lang": lang, "corpus": args.corpus, "tokenizer": label + suffix, **res}
                 row["corpus_bytes"] = corpus.stat().st_size
@@ -425,27 +392,41 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         parts.append(ataturk_text(Path(args.ataturk_wheel), tmp).read_text(encoding="utf-8"))
     corpus.write_text("".join(parts), encoding="utf-8")
     toks: list[tuple[str, Any, Optional[dict[str, Any]]]] = []
-    for label, extra in [("ours bpe 32k", {})] + [
+    morph_runs = [
         (
             f"ours morph lexicon p={p:g}",
             {"algorithm": "morph", "segmenter": f"lexicon:{dict_dir}", "boundary_penalty": p},
         )
         for p in args.penalties
-    ]:
-        out = tmp / f"tur.{label.replace(' ', '_')}.json"
-        res = run_child(
-            {
-                "kind": "train",
-                "inputs": [str(corpus)],
-                "kwargs": {"vocab_size": VOCAB, "pretokenizer": "cl100k", **extra},
-                "out": str(out),
-            }
+    ]
+    if args.split_encode:
+        morph_runs.append(
+            (
+                "ours morph lexicon p=0 uppercase",
+                {
+                    "algorithm": "morph",
+                    "segmenter": f"lexicon:{dict_dir}",
+                    "boundary_penalty": 0.0,
+                    "uppercase": "turkish",
+                },
+            )
         )
-        toks.append((label, load_tok(str(out)) if "error" not in res else None, res))
-        if args.split_encode and "segmenter" in extra and "error" not in res:
-            from toksmith.morph import load_segmenter
-
-            toks.append((label + " +seg at encode", SplitEncoder(str(out), load_segmenter(extra["segmenter"])), res))
+    for label, extra in [("ours bpe 32k", {})] + morph_runs:
+        out = tmp / f"tur.{label.replace(' ', '_')}.json"
+        out_plain = tmp / f"tur.{label.replace(' ', '_')}.plain.json"
+        split = args.split_encode and "segmenter" in extra
+        kw = {"vocab_size": VOCAB, "pretokenizer": "cl100k", **extra}
+        if split:
+            kw["segment_at_encode"] = True
+        res = run_child(
+            {"kind": "train", "inputs": [str(corpus)], "kwargs": kw, "out": str(out), "out_plain": str(out_plain)}
+        )
+        if "error" in res:
+            toks.append((label, None, res))
+            continue
+        if split and "uppercase" not in extra:
+            toks.append((label, load_tok(str(out_plain)), res))
+        toks.append((label + (" +seg at encode" if split else ""), load_tok(str(out)), res))
     for label, spec in [("gpt2", "gpt2"), ("cl100k", "cl100k_base"), ("smollm2", "smollm2-135m")]:
         toks.append((label, load_tok(spec), None))
     try:
@@ -479,10 +460,14 @@ def roundtrip(tok: Any, lines: list[str]) -> dict[str, Any]:
     if isinstance(tok, TurkishTokenizerAdapter):
         ok = sum(tok.decode(tok.encode(x)) == x for x in lines)
         return {"lines": len(lines), "exact": ok}
-    if isinstance(tok, SplitEncoder):
-        ok = sum(tok.t.decode(tok._ids(x)) == x for x in lines)
-        return {"lines": len(lines), "exact": ok}
     spec = tok.spec
+    if spec.kind == "json":
+        from toksmith.morph import MorphTokenizer
+
+        if MorphTokenizer.is_morph_file(spec.path):
+            m = MorphTokenizer.from_file(spec.path)
+            ok = sum(m.decode(m.encode(x)) == x for x in lines)
+            return {"lines": len(lines), "exact": ok, "by": "toksmith morph"}
     if spec.kind in ("tiktoken", "json"):
         from toksmith.errors import TokenizerFormatError
         from toksmith.tokenizer import Tokenizer
