@@ -417,3 +417,25 @@ def test_spans_bytes_and_chars() -> None:
 
     assert tokenize_words(load("bytes").spans, ["çay"])[0].bounds == (1, 2, 3)
     assert tokenize_words(load("chars").spans, ["çay"])[0].bounds == (2, 3)
+
+
+def test_morph_file_loads_with_our_encoder(tmp_path: Path) -> None:
+    morph = pytest.importorskip("toksmith.morph")
+    if not hasattr(morph, "MorphTokenizer"):
+        pytest.skip("no MorphTokenizer in this build")
+    import toksmith
+    from toksmith.analysis.tokenizers import load
+
+    gold = tmp_path / "g.tsv"
+    gold.write_text("walked\twalk @@ed\nwalking\twalk @@ing\ntalked\ttalk @@ed\n", encoding="utf-8")
+    texts = ["walked walking talked talking walks"] * 20
+    tok = toksmith.train(
+        texts=texts, vocab_size=260, algorithm="morph", segmenter=f"gold:{gold}", segment_at_encode=True
+    )
+    tok.save(tmp_path / "m.json")
+    lt = load(str(tmp_path / "m.json"))
+    assert lt.backend == "toksmith morph (Rust)"
+    assert [list(x) for x in lt.encode(["walked talked"])] == [tok.encode("walked talked")]
+    # the segmenter cuts at encode time: gold boundaries are token boundaries
+    w = tokenize_words(lt.spans, ["walked", "talked"])
+    assert all(4 in x.bounds for x in w)
