@@ -340,3 +340,36 @@ def test_flores_turkish_round_trip(flores_zip: Path, tmp_path: Path) -> None:
     assert sum(ids.count(marker) for ids in encoded) > len(lines)  # most sentences start with a capital
     r = run_cli("encode", str(out), "--help")
     assert r.returncode == 0
+
+
+def test_analysis_loads_our_format_with_true_spans(lexicon_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    from toksmith.analysis.tokenizers import load
+
+    tok = toksmith.train(
+        texts=[TR_TEXT * 4], vocab_size=300, algorithm="morph", segmenter=f"lexicon:{lexicon_file}",
+        uppercase="turkish", segment_at_encode=True,
+    )  # fmt: skip
+    out = tmp_path / "m.json"
+    tok.save(out)
+    loaded = load(str(out))
+    texts = [TR_TEXT, "İyi Iğdır", ""]
+    assert [list(x) for x in loaded.encode(texts)] == [tok.encode(t) for t in texts]
+    assert list(loaded.count(texts)) == [len(tok.encode(t)) for t in texts]
+    for t, sp in zip(texts, loaded.spans(texts)):
+        b = t.encode("utf-8")
+        at = 0
+        for _, s, e in sp:
+            assert s == at and e >= s
+            at = e
+        assert at == len(b)
+        # Each span holds the token's text up to (Turkish) case; the marker is empty; İ→i and I→ı change lengths.
+        for i, s, e in sp:
+            if i == tok.uppercase[1]:
+                assert s == e
+                continue
+
+            def low(x: str) -> str:
+                return x.replace("I", "ı").replace("İ", "i").lower()
+
+            assert low(tok.id_to_bytes(i).decode("utf-8")) == low(b[s:e].decode("utf-8"))

@@ -206,6 +206,11 @@ class MorphTokenizer(Tokenizer):
     def count_batch(self, texts: Sequence[str], added_tokens: bool = False, threads: int | None = None) -> list[int]:
         return [len(x) for x in self.encode_batch(texts, threads=threads)]
 
+    def spans_batch(self, texts: Sequence[str], threads: int | None = None) -> list[list[tuple[int, int, int]]]:
+        """Per text, (id, start byte, end byte) of each token in the original text; the marker's range is empty
+        (where its word's piece starts)."""
+        return self._morph.encode_spans_batch(list(texts), threads)
+
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
         """Text of `ids`; each marker upper-cases the next letter."""
         return self._morph.decode(list(ids))

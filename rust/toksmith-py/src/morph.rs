@@ -491,6 +491,21 @@ impl MorphTokenizer {
             })
         })
     }
+    /// Per text, (id, start byte, end byte) of each token in the original text (the marker is empty).
+    #[pyo3(signature = (texts, threads=None))]
+    fn encode_spans_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<(u32, usize, usize)>>> {
+        let t = self.inner.clone();
+        py.allow_threads(move || {
+            with_threads(threads, move || {
+                texts.par_iter().map(|x| t.encode_spans(x)).collect()
+            })
+        })
+    }
     fn decode(&self, ids: Vec<u32>) -> PyResult<String> {
         self.inner
             .decode(&ids)

@@ -72,8 +72,51 @@ pub type Piece = (bool, String);
 
 /// Case-fold one chunk into pieces (see the module doc). Without a case map: the chunk, unmarked.
 pub fn fold_case(chunk: &str, cm: Option<CaseMap>) -> Vec<Piece> {
+    fold_case_spans(chunk, cm)
+        .into_iter()
+        .map(|p| (p.marked, p.text))
+        .collect()
+}
+
+/// A folded piece and where it came from: bytes `start..end` of the chunk, the lowered letter at `letter`
+/// (whose length went from `from_len` to `to_len` bytes).
+pub struct FoldedPiece {
+    pub marked: bool,
+    pub text: String,
+    pub start: usize,
+    pub letter: usize,
+    pub from_len: usize,
+    pub to_len: usize,
+}
+
+impl FoldedPiece {
+    /// Chunk offset of byte `f` of the folded text (a cut inside the lowered letter goes to its end).
+    pub fn orig(&self, f: usize) -> usize {
+        let head = self.letter - self.start;
+        if !self.marked || f <= head {
+            self.start + f
+        } else if f < head + self.to_len {
+            self.letter + self.from_len
+        } else {
+            self.start + f - self.to_len + self.from_len
+        }
+    }
+}
+
+/// `fold_case` with the origin of each piece.
+pub fn fold_case_spans(chunk: &str, cm: Option<CaseMap>) -> Vec<FoldedPiece> {
+    let whole = || {
+        vec![FoldedPiece {
+            marked: false,
+            text: chunk.to_string(),
+            start: 0,
+            letter: 0,
+            from_len: 0,
+            to_len: 0,
+        }]
+    };
     let Some(cm) = cm else {
-        return vec![(false, chunk.to_string())];
+        return whole();
     };
     let spans = word_spans(chunk);
     // (piece start, first-letter byte) for each marked word.
@@ -86,20 +129,35 @@ pub fn fold_case(chunk: &str, cm: Option<CaseMap>) -> Vec<Piece> {
         }
     }
     if marks.is_empty() {
-        return vec![(false, chunk.to_string())];
+        return whole();
     }
     let mut out = Vec::with_capacity(marks.len() + 1);
     if marks[0].0 > 0 {
-        out.push((false, chunk[..marks[0].0].to_string()));
+        out.push(FoldedPiece {
+            marked: false,
+            text: chunk[..marks[0].0].to_string(),
+            start: 0,
+            letter: 0,
+            from_len: 0,
+            to_len: 0,
+        });
     }
     for (k, &(start, letter)) in marks.iter().enumerate() {
         let end = marks.get(k + 1).map_or(chunk.len(), |m| m.0);
         let c = chunk[letter..].chars().next().unwrap_or(' ');
+        let l = cm.lower(c);
         let mut t = String::with_capacity(end - start);
         t.push_str(&chunk[start..letter]);
-        t.push(cm.lower(c));
+        t.push(l);
         t.push_str(&chunk[letter + c.len_utf8()..end]);
-        out.push((true, t));
+        out.push(FoldedPiece {
+            marked: true,
+            text: t,
+            start,
+            letter,
+            from_len: c.len_utf8(),
+            to_len: l.len_utf8(),
+        });
     }
     out
 }
@@ -301,6 +359,36 @@ impl MorphTokenizer {
                     }
                 }
                 self.encode_piece(&t, &mut out);
+            }
+        });
+        out
+    }
+
+    /// Encode with each token's byte range in `text` (the marker gets an empty range where its piece starts; a
+    /// token that ends inside a lowered letter ends after that letter).
+    pub fn encode_spans(&self, text: &str) -> Vec<(u32, usize, usize)> {
+        let mut out = Vec::new();
+        let mut ids = Vec::new();
+        let cm = self.upper.map(|u| u.1);
+        let base = text.as_ptr() as usize;
+        self.enc.model().pretok.split(text, |chunk| {
+            let off = chunk.as_ptr() as usize - base;
+            for p in fold_case_spans(chunk, cm) {
+                if p.marked {
+                    if let Some((id, _)) = self.upper {
+                        out.push((id, off + p.start, off + p.start));
+                    }
+                }
+                ids.clear();
+                self.encode_piece(&p.text, &mut ids);
+                let mut f = 0usize;
+                for &id in &ids {
+                    let n = self.enc.model().vocab[id as usize]
+                        .as_ref()
+                        .map_or(0, Vec::len);
+                    out.push((id, off + p.orig(f), off + p.orig(f + n)));
+                    f += n;
+                }
             }
         });
         out
@@ -587,6 +675,16 @@ mod format_tests {
                 .collect();
             assert!(cuts.contains(&2) && cuts.contains(&5), "{parts:?}");
             // The file round-trips and encodes the same.
+            // Spans cover the text in order (the marker is empty) and hold the same ids.
+            let spans = tok.encode_spans(text);
+            assert_eq!(spans.iter().map(|s| s.0).collect::<Vec<_>>(), ids);
+            let mut at = 0;
+            for &(id, s, e) in &spans {
+                assert_eq!(s, at, "gap before {id}");
+                assert!(e >= s && (id != 0 || e == s));
+                at = e;
+            }
+            assert_eq!(at, text.len());
             let json = tok.to_json().unwrap();
             assert!(MorphTokenizer::sniff(json.as_bytes()));
             let back = MorphTokenizer::from_json(json.as_bytes(), "t.json").unwrap();

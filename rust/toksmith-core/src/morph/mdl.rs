@@ -39,6 +39,8 @@ pub struct MdlConfig {
     pub max_epochs: usize,
     /// Longest morph Viterbi considers for unseen words.
     pub max_len: usize,
+    /// Words counted fewer times (before dampening) are left out of training (they get Viterbi); 1 keeps all.
+    pub min_count: u64,
 }
 
 impl Default for MdlConfig {
@@ -50,12 +52,14 @@ impl Default for MdlConfig {
             finish_threshold: 0.005,
             max_epochs: 100,
             max_len: 30,
+            min_count: 1,
         }
     }
 }
 
 impl MdlConfig {
-    /// `KEY=VALUE,...` with keys `weight`, `dampening` (none|log|ones), `seed`, `threshold`, `epochs`.
+    /// `KEY=VALUE,...` with keys `weight`, `dampening` (none|log|ones), `seed`, `threshold`, `epochs`,
+    /// `min_count`.
     pub fn parse(s: &str) -> Result<Self, MorphError> {
         let mut c = MdlConfig::default();
         for kv in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
@@ -69,9 +73,10 @@ impl MdlConfig {
                 "seed" => c.seed = v.parse().map_err(|_| bad())?,
                 "threshold" => c.finish_threshold = v.parse().map_err(|_| bad())?,
                 "epochs" => c.max_epochs = v.parse().map_err(|_| bad())?,
+                "min_count" => c.min_count = v.parse().map_err(|_| bad())?,
                 _ => {
                     return Err(MorphError::Config(format!(
-                    "unknown mdl option '{k}' (known: weight, dampening, seed, threshold, epochs)"
+                    "unknown mdl option '{k}' (known: weight, dampening, seed, threshold, epochs, min_count)"
                 )))
                 }
             }
@@ -296,6 +301,7 @@ impl MdlSegmenter {
         }
         let mut compounds: Vec<(&str, i64)> = merged
             .into_iter()
+            .filter(|&(_, c)| c >= cfg.min_count)
             .map(|(w, c)| (w, cfg.dampening.apply(c) as i64))
             .filter(|&(_, c)| c > 0)
             .collect();
@@ -703,6 +709,12 @@ mod tests {
         ));
         assert!(MdlConfig::parse("weight=0").is_err());
         assert!(MdlConfig::parse("colour=red").is_err());
+        // min_count leaves rare words out; all of them here: nothing to learn from.
+        let cfg = MdlConfig::parse("min_count=5").unwrap();
+        assert!(matches!(
+            MdlSegmenter::train(&words(&[("ab", 3)]), &cfg),
+            Err(MorphError::EmptyWordList)
+        ));
         let c = MdlConfig::parse("weight=2.5, dampening=log,seed=3").unwrap();
         assert_eq!(
             (c.corpus_weight, c.dampening, c.seed),
