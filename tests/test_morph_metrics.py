@@ -434,7 +434,7 @@ def test_morph_file_loads_with_our_encoder(tmp_path: Path) -> None:
     )
     tok.save(tmp_path / "m.json")
     lt = load(str(tmp_path / "m.json"))
-    assert lt.backend == "toksmith morph (Rust)"
+    assert lt.backend == "toksmith-morph (Rust)"
     assert [list(x) for x in lt.encode(["walked talked"])] == [tok.encode("walked talked")]
     # the segmenter cuts at encode time: gold boundaries are token boundaries
     w = tokenize_words(lt.spans, ["walked", "talked"])

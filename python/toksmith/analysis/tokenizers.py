@@ -468,9 +468,6 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
     from toksmith.tokenizer import Tokenizer
 
     path = Path(spec.path)
-    morph = _morph(spec, threads)
-    if morph is not None:
-        return morph
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -530,45 +527,6 @@ def _morph_tokenizer(spec: TokenizerSpec, text: str, threads: Optional[int]) -> 
         return [[(int(i), int(s), int(e)) for i, s, e in sp] for sp in tok.spans_batch(texts, threads=threads)]
 
     return LoadedTokenizer(spec.name, spec, "toksmith-morph (Rust)", tok.vocab_size, count, encode, spans)
-
-
-def _morph(spec: TokenizerSpec, threads: Optional[int]) -> Optional[LoadedTokenizer]:
-    """A `toksmith-morph` file (segmenter at encode time and/or an `<uppercase>` marker): our own encoder."""
-    try:
-        from toksmith.morph import MorphTokenizer
-    except ImportError:  # an extension built before the morph module
-        return None
-    if not MorphTokenizer.is_morph_file(spec.path):
-        return None
-    try:
-        tok = MorphTokenizer.from_file(spec.path)
-    except (TokenizerFormatError, ValueError) as e:
-        raise AnalysisError(f"tokenizer spec {spec.raw!r}: {e}") from None
-
-    def count(texts: list[str]) -> np.ndarray:
-        return np.asarray(tok.count_batch(texts, threads=threads), dtype=np.int64)
-
-    def encode(texts: list[str]) -> list[np.ndarray]:
-        return [np.asarray(x, dtype=np.int64) for x in tok.encode_batch(texts, threads=threads)]
-
-    marker = tok.uppercase[1] if tok.uppercase else None
-    lengths: dict[int, int] = {}
-
-    def spans(texts: list[str]) -> list[Spans]:
-        try:
-            return [[(int(i), int(a), int(b)) for i, a, b in x] for x in tok.spans_batch(texts, threads=threads)]
-        except AttributeError:  # an extension without encode_spans_batch: token lengths (exact without capitals)
-            out = []
-            for ids in tok.encode_batch(texts, threads=threads):
-                sp, pos = [], 0
-                for i in ids:
-                    n = 0 if i == marker else lengths.setdefault(i, len(tok.id_to_bytes(i) or b""))
-                    sp.append((int(i), pos, pos + n))
-                    pos += n
-                out.append(sp)
-            return out
-
-    return LoadedTokenizer(spec.name, spec, "toksmith morph (Rust)", tok.vocab_size, count, encode, spans)
 
 
 def _wordpiece(spec: TokenizerSpec, text: str, threads: Optional[int]) -> Optional[LoadedTokenizer]:
