@@ -316,15 +316,54 @@ def _tr_tokenizer() -> MorphTokenizer:
     return _TR_CACHE["t"]
 
 
+HARMONY = {
+    "features": {"back": "aıou", "front": "eiöü"},
+    "classes": {
+        "PL": {"back": "lar", "front": "ler"},
+        "LOC": {"back": "da", "front": "de"},
+        "ABL": {"back": "dan", "front": "den"},
+    },
+}
+
+
+def test_shared_allomorph_ids(lexicon_file: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "harmony.json"
+    rules.write_text(json.dumps(HARMONY), encoding="utf-8")
+    tok = toksmith.train(
+        texts=[TR_TEXT * 4], vocab_size=300, algorithm="morph", segmenter=f"lexicon:{lexicon_file}",
+        uppercase="turkish", segment_at_encode=True, allomorphs=rules,
+    )  # fmt: skip
+    assert isinstance(tok, MorphTokenizer)
+    cls = {n: i for n, i, _ in tok.allomorphs}
+    assert set(cls) == {"<allo:PL>", "<allo:LOC>", "<allo:ABL>"}
+    ev, kitap = tok.encode("evlerde"), tok.encode("kitaplarda")
+    assert ev[-2:] == kitap[-2:] == [cls["<allo:PL>"], cls["<allo:LOC>"]]  # ler/lar and de/da share ids
+    assert cls["<allo:PL>"] not in tok.encode("kitapler")  # disharmonic: no rule picks "ler" after "a"
+    for text in [TR_TEXT, "kitapler evlar lar", "Evlerden kitaplardan"]:
+        assert tok.decode(tok.encode(text)) == text
+    out = tmp_path / "a.json"
+    tok.save(out)
+    r = run_cli("info", str(out), "--json")
+    info = json.loads(r.stdout)
+    assert {a["token"] for a in info["allomorph_classes"]} == set(cls)
+    assert "allomorph" in info["hf_tokenizers"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"features": {"x": "a", "y": "a"}, "classes": {"P": {"x": "l"}}}), encoding="utf-8")
+    with pytest.raises(MorphError, match="in two features"):
+        toksmith.train(texts=[TR_TEXT], vocab_size=300, algorithm="morph", segmenter="mdl", allomorphs=bad)
+
+
 def test_flores_turkish_round_trip(flores_zip: Path, tmp_path: Path) -> None:
-    """decode(encode(x)) == x on all of FLORES tur_Latn (dev and devtest), with the Turkish case marker and the
-    mdl segmenter (learned from the training text) at encode time."""
+    """decode(encode(x)) == x on all of FLORES tur_Latn (dev and devtest), with the Turkish case marker, the
+    mdl segmenter (learned from the training text) at encode time and shared allomorph ids."""
     with zipfile.ZipFile(flores_zip) as z:
         dev = member_lines(z.read("dev/tur_Latn.dev").decode("utf-8"))
         devtest = member_lines(z.read("devtest/tur_Latn.devtest").decode("utf-8"))
+    rules = tmp_path / "harmony.json"
+    rules.write_text(json.dumps(HARMONY), encoding="utf-8")
     tok = toksmith.train(
         texts=["\n".join(dev)], vocab_size=2000, algorithm="morph", segmenter="mdl", uppercase="turkish",
-        segment_at_encode=True,
+        segment_at_encode=True, allomorphs=rules,
     )  # fmt: skip
     out = tmp_path / "tr.json"
     tok.save(out)
@@ -338,6 +377,8 @@ def test_flores_turkish_round_trip(flores_zip: Path, tmp_path: Path) -> None:
     assert [back.decode(ids) for ids in encoded] == lines
     marker = back.uppercase[1]
     assert sum(ids.count(marker) for ids in encoded) > len(lines)  # most sentences start with a capital
+    shared = {i for _, i, _ in back.allomorphs}
+    assert sum(i in shared for ids in encoded for i in ids) > 100
     r = run_cli("encode", str(out), "--help")
     assert r.returncode == 0
 

@@ -195,6 +195,11 @@ class MorphTokenizer(Tokenizer):
     def hf_note(self) -> str:
         return self._morph.hf_note
 
+    @property
+    def allomorphs(self) -> list[tuple[str, int, list[tuple[str, str]]]]:
+        """Shared allomorph classes: (class token, id, [(context feature, form)])."""
+        return self._morph.allomorphs
+
     def encode(self, text: str, added_tokens: bool = True) -> list[int]:
         return self._morph.encode(text)
 

@@ -8,6 +8,7 @@ byte-level BPE: its tokenizer.json encodes the same in HF `tokenizers`.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -60,10 +61,12 @@ def train_morph(
     stats: Any,
     uppercase: bool | str = False,
     segment_at_encode: bool = False,
+    allomorphs: str | os.PathLike | None = None,
 ) -> tuple[Any, dict]:
     """Count, then `_core.train_morph`. Returns (core tokenizer, report): a `_core.Tokenizer`, or a
     `_core.MorphTokenizer` when `uppercase` (True: Unicode case map, or "unicode"/"turkish") or
-    `segment_at_encode` ask for our own format."""
+    `segment_at_encode` or `allomorphs` (a JSON file of shared allomorph classes and their context rules) ask for
+    our own format."""
     p = check_penalty(boundary_penalty)
     case_map = ("unicode" if uppercase is True else uppercase) or None
     if case_map is not None and case_map not in ("unicode", "turkish"):
@@ -93,6 +96,7 @@ def train_morph(
         on_merge if progress else None,
         case_map,
         segment_at_encode,
+        None if allomorphs is None else os.fspath(allomorphs),
     )
     stats.seconds_merge = time.perf_counter() - t1
     rep = dict(rep)

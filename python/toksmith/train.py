@@ -269,6 +269,7 @@ def train(
     uppercase: bool | str = False,
     segment_at_encode: bool = False,
     whitespace_tokens: bool = False,
+    allomorphs: str | os.PathLike | None = None,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
 
@@ -292,6 +293,8 @@ def train(
     case map, "unicode" or "turkish": a lossless `<uppercase>` marker instead of capitals) or `segment_at_encode`
     (the segmenter cuts words at encode time too) the result is a `toksmith.morph.MorphTokenizer`, saved in our own
     format. `whitespace_tokens` replaces the pre-tokenizer by one that makes each space/newline its own chunk.
+    `allomorphs`: a JSON file `{"features": {NAME: CHARS}, "classes": {CLASS: {FEATURE: FORM}}}`; a token whose
+    text is the form its class's rule picks after the preceding letters gets the shared class id (lossless).
     """
     specials = list(dict.fromkeys(special_tokens))
     if len(specials) != len(special_tokens):
@@ -311,8 +314,12 @@ def train(
     obj, t = train_ext.check_options(
         algorithm, objective, vocab_size, len(specials), transition, max_words, lz_candidates, initial_merges
     )
-    if algorithm != "morph" and (segmenter is not None or uppercase or segment_at_encode or whitespace_tokens):
-        raise TrainingError("segmenter, uppercase, segment_at_encode and whitespace_tokens need algorithm='morph'")
+    if algorithm != "morph" and (
+        segmenter is not None or uppercase or segment_at_encode or whitespace_tokens or allomorphs is not None
+    ):
+        raise TrainingError(
+            "segmenter, uppercase, segment_at_encode, whitespace_tokens and allomorphs need algorithm='morph'"
+        )
     if whitespace_tokens:
         from toksmith.morph import WHITESPACE_TOKENS_PRETOKENIZER
 
@@ -346,6 +353,7 @@ def train(
             stats=st,
             uppercase=uppercase,
             segment_at_encode=segment_at_encode,
+            allomorphs=allomorphs,
         )
         st.algorithm = algorithm
         st.details = details

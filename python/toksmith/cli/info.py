@@ -42,6 +42,7 @@ def info(
         d["uppercase_marker"] = tok.uppercase[0] if tok.uppercase else None
         d["case_map"] = tok.uppercase[2] if tok.uppercase else None
         d["segmenter_at_encode"] = tok.segmenter
+        d["allomorph_classes"] = [{"token": n, "id": i, "forms": dict(f)} for n, i, f in tok.allomorphs]
         d["hf_tokenizers"] = hf_note
     if as_json:
         print(json.dumps(d, indent=2, ensure_ascii=False))
@@ -59,5 +60,10 @@ def info(
         t.add_row("format", "toksmith-morph (our own: a tokenizer.json inside, plus morphology options)")
         t.add_row("case marker", f"{d['uppercase_marker']} ({d['case_map']})" if d["uppercase_marker"] else "none")
         t.add_row("segmenter at encode", d["segmenter_at_encode"] or "none")
+        if d["allomorph_classes"]:
+            t.add_row(
+                "shared allomorph ids",
+                ", ".join(f"{a['token']}={'/'.join(a['forms'].values())}" for a in d["allomorph_classes"][:8]),
+            )
         t.add_row("HF tokenizers", hf_note)
     out_console.print(t)

@@ -115,6 +115,12 @@ def train(
         "--segment-at-encode",
         help="morph: store the segmenter and cut words at encode time too (toksmith-morph format).",
     ),
+    allomorphs: Optional[Path] = typer.Option(
+        None,
+        "--allomorphs",
+        help="morph: JSON rules for shared allomorph ids, {features: {NAME: CHARS}, classes: {CLASS: {FEATURE: "
+        "FORM}}} (e.g. Turkish vowel harmony); lossless, toksmith-morph format.",
+    ),
     whitespace_tokens: bool = typer.Option(
         False,
         "--whitespace-tokens",
@@ -182,6 +188,7 @@ def train(
                 uppercase=uppercase or False,
                 segment_at_encode=segment_at_encode,
                 whitespace_tokens=whitespace_tokens,
+                allomorphs=allomorphs,
             )
     tok.save(output)
     total = time.perf_counter() - t0
@@ -248,7 +255,7 @@ def train(
             f"{d['chunks_with_boundaries']:,} of {d['chunks']:,} chunks cut, {d['crossing_merges']:,} merges crossed "
             "a boundary",
         )
-        if d.get("uppercase") or d.get("segment_at_encode"):
+        if d.get("uppercase") or d.get("segment_at_encode") or d.get("allomorphs"):
             t.add_row("format", f"toksmith-morph: {tok.hf_note}")
     elif d:
         extra = f", {d['ms_per_merge']:.2f} ms/merge" if "ms_per_merge" in d else ""

@@ -33,6 +33,8 @@ pub(crate) fn morph_err(e: CoreError) -> PyErr {
     }
 }
 
+/// (class token, id, (feature, form) pairs).
+type AlloClass = (String, u32, Vec<(String, String)>);
 /// (roots, (affix, class), units).
 type LexiconEntries = (Vec<String>, Vec<(String, String)>, Vec<String>);
 /// (words, epochs, cost) of an mdl model learned during training.
@@ -295,7 +297,7 @@ pub(crate) fn counter_word_counts(counter: &mut Counter) -> PyResult<Vec<(String
 #[pyfunction]
 #[pyo3(signature = (counter, segmenter, vocab_size, boundary_penalty=0.0, min_frequency=2,
                     special_tokens=vec![], max_token_length=None, threads=None, progress=None,
-                    uppercase=None, segment_at_encode=false))]
+                    uppercase=None, segment_at_encode=false, allomorphs=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_morph<'py>(
     py: Python<'py>,
@@ -310,7 +312,12 @@ pub(crate) fn train_morph<'py>(
     progress: Option<PyObject>,
     uppercase: Option<String>,
     segment_at_encode: bool,
+    allomorphs: Option<String>,
 ) -> PyResult<(PyObject, Bound<'py, PyDict>)> {
+    let allo = match &allomorphs {
+        None => None,
+        Some(path) => Some(menc::Allomorphs::load(Path::new(path)).map_err(morph_err)?),
+    };
     let case_map = match uppercase.as_deref() {
         None => None,
         Some(name) => Some(CaseMap::parse(name).ok_or_else(|| {
@@ -375,7 +382,7 @@ pub(crate) fn train_morph<'py>(
                     (Inner::Mdl(Arc::new(m)), Some(info))
                 }
             };
-            if case_map.is_none() && !segment_at_encode {
+            if case_map.is_none() && !segment_at_encode && allo.is_none() {
                 let (model, rep) = mbpe::train(&chunks, pretok, s.core(), &cfg, &mut cb)?;
                 return Ok((Trained::Plain(model), rep, seg_secs, mdl_info));
             }
@@ -391,6 +398,7 @@ pub(crate) fn train_morph<'py>(
                 store.clone(),
                 &cfg,
                 case_map,
+                allo,
                 &mut cb,
             )?;
             Ok((Trained::Morph(tok), rep, seg_secs, mdl_info))
@@ -425,6 +433,7 @@ pub(crate) fn train_morph<'py>(
     }
     d.set_item("uppercase", case_map.map(CaseMap::name))?;
     d.set_item("segment_at_encode", segment_at_encode)?;
+    d.set_item("allomorphs", allomorphs)?;
     Ok((obj, d))
 }
 
@@ -531,7 +540,31 @@ impl MorphTokenizer {
     }
     #[getter]
     fn hf_note(&self) -> String {
-        menc::hf_note(self.inner.upper.is_some(), self.inner.seg.is_some())
+        menc::hf_note(
+            self.inner.upper.is_some(),
+            self.inner.seg.is_some(),
+            self.inner.allo.is_some(),
+        )
+    }
+    /// Shared allomorph classes: (token, id, {feature: form}).
+    #[getter]
+    fn allomorphs(&self) -> Vec<AlloClass> {
+        let Some(a) = &self.inner.allo else {
+            return Vec::new();
+        };
+        a.token_names()
+            .into_iter()
+            .zip(&a.ids)
+            .zip(&a.classes)
+            .map(|((n, &id), (_, forms))| {
+                let f = forms
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, x)| x.as_ref().map(|x| (a.features[i].0.clone(), x.clone())))
+                    .collect();
+                (n, id, f)
+            })
+            .collect()
     }
 }
 

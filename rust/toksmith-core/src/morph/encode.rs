@@ -326,6 +326,165 @@ pub struct MorphTokenizer {
     pub upper: Option<(u32, CaseMap)>,
     /// Segmenter applied at encode time.
     pub seg: Option<Arc<Stored>>,
+    /// Shared allomorph ids.
+    pub allo: Option<Arc<Allomorphs>>,
+}
+
+/// Shared allomorph ids decided by context rules given as data: each class maps a context feature (a set of
+/// chars, e.g. Turkish back unrounded vowels "aı") to the surface form used after it. The context of a token is
+/// the last feature char in the letter run that ends where the token starts (no letter run or no feature char: no
+/// context). A token whose text is the form its class's rule selects for its context is written as the class id;
+/// decoding reads the same context from the text decoded so far and restores the form. Where no rule decides, the
+/// token keeps its own id, so the round trip stays exact.
+#[derive(Clone, Debug, Default)]
+pub struct Allomorphs {
+    /// (feature name, its chars).
+    pub features: Vec<(String, String)>,
+    /// (class name, form for each feature index).
+    pub classes: Vec<(String, Vec<Option<String>>)>,
+    /// Token id of each class (set once the vocabulary is known).
+    pub ids: Vec<u32>,
+    feature_of: FxHashMap<char, usize>,
+    by_form: FxHashMap<Vec<u8>, Vec<usize>>,
+}
+
+/// How far back (bytes) the context looks.
+const CONTEXT_BYTES: usize = 64;
+
+impl Allomorphs {
+    /// `{"features": {NAME: CHARS, ...}, "classes": {CLASS: {FEATURE: FORM, ...}, ...}}` (`path` for messages).
+    pub fn from_json(v: &Value, path: &str) -> Result<Self, MorphError> {
+        let bad = |m: String| MorphError::BadFile {
+            path: path.to_string(),
+            msg: m,
+        };
+        let feats = v
+            .get("features")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("allomorph rules need \"features\": {name: chars}".into()))?;
+        let mut a = Allomorphs::default();
+        for (name, chars) in feats {
+            let chars = chars
+                .as_str()
+                .ok_or_else(|| bad(format!("feature {name:?} must be a string of chars")))?;
+            for c in chars.chars() {
+                if a.feature_of.insert(c, a.features.len()).is_some() {
+                    return Err(bad(format!("char {c:?} is in two features")));
+                }
+            }
+            a.features.push((name.clone(), chars.to_string()));
+        }
+        let classes = v.get("classes").and_then(Value::as_object).ok_or_else(|| {
+            bad("allomorph rules need \"classes\": {class: {feature: form}}".into())
+        })?;
+        for (name, forms) in classes {
+            let forms = forms
+                .as_object()
+                .ok_or_else(|| bad(format!("class {name:?} must map features to forms")))?;
+            let mut by_feature = vec![None; a.features.len()];
+            for (f, form) in forms {
+                let i =
+                    a.features.iter().position(|x| &x.0 == f).ok_or_else(|| {
+                        bad(format!("class {name:?} names unknown feature {f:?}"))
+                    })?;
+                let form = form.as_str().filter(|x| !x.is_empty()).ok_or_else(|| {
+                    bad(format!(
+                        "class {name:?}: the form for {f:?} must be a non-empty string"
+                    ))
+                })?;
+                by_feature[i] = Some(form.to_string());
+            }
+            a.classes.push((name.clone(), by_feature));
+        }
+        if a.classes.is_empty() {
+            return Err(bad("no allomorph classes".into()));
+        }
+        a.index();
+        Ok(a)
+    }
+
+    /// Read rules from a JSON file.
+    pub fn load(path: &std::path::Path) -> Result<Self, MorphError> {
+        let text = super::read_text(path)?;
+        let p = path.display().to_string();
+        let v: Value = serde_json::from_str(&text).map_err(|e| MorphError::BadFile {
+            path: p.clone(),
+            msg: format!("not valid JSON: {e}"),
+        })?;
+        Self::from_json(&v, &p)
+    }
+
+    fn index(&mut self) {
+        self.by_form.clear();
+        for (k, (_, forms)) in self.classes.iter().enumerate() {
+            for f in forms.iter().flatten() {
+                let e = self.by_form.entry(f.as_bytes().to_vec()).or_default();
+                if !e.contains(&k) {
+                    e.push(k);
+                }
+            }
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut feats = serde_json::Map::new();
+        for (n, c) in &self.features {
+            feats.insert(n.clone(), json!(c));
+        }
+        let mut classes = serde_json::Map::new();
+        for (n, forms) in &self.classes {
+            let mut m = serde_json::Map::new();
+            for (i, f) in forms.iter().enumerate() {
+                if let Some(f) = f {
+                    m.insert(self.features[i].0.clone(), json!(f));
+                }
+            }
+            classes.insert(n.clone(), Value::Object(m));
+        }
+        json!({"features": feats, "classes": classes})
+    }
+
+    /// Token text of each class.
+    pub fn token_names(&self) -> Vec<String> {
+        self.classes
+            .iter()
+            .map(|(n, _)| format!("<allo:{n}>"))
+            .collect()
+    }
+
+    /// The context feature at the end of `hist` (decoded bytes so far).
+    fn context(&self, hist: &[u8]) -> Option<usize> {
+        let s = String::from_utf8_lossy(&hist[hist.len().saturating_sub(CONTEXT_BYTES)..]);
+        for c in s.chars().rev() {
+            if !is_word_char(c) {
+                return None;
+            }
+            if let Some(&f) = self
+                .feature_of
+                .get(&lower_char(c))
+                .or_else(|| self.feature_of.get(&c))
+            {
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// The class id to write for token bytes `t` after `hist`, if a rule decides it.
+    fn shared_id(&self, t: &[u8], hist: &[u8]) -> Option<u32> {
+        let ks = self.by_form.get(t)?;
+        let f = self.context(hist)?;
+        ks.iter()
+            .find(|&&k| self.classes[k].1[f].as_deref().map(str::as_bytes) == Some(t))
+            .map(|&k| self.ids[k])
+    }
+
+    /// The form class id `id` stands for after `hist`.
+    fn form(&self, id: u32, hist: &[u8]) -> Option<&str> {
+        let k = self.ids.iter().position(|&x| x == id)?;
+        let f = self.context(hist)?;
+        self.classes[k].1[f].as_deref()
+    }
 }
 
 impl MorphTokenizer {
@@ -349,6 +508,9 @@ impl MorphTokenizer {
 
     /// Encode text (added tokens in the text are plain text: only this encoder emits the marker).
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        if self.allo.is_some() {
+            return self.encode_spans(text).into_iter().map(|x| x.0).collect();
+        }
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         let cm = self.upper.map(|u| u.1);
         self.enc.model().pretok.split(text, |chunk| {
@@ -369,6 +531,7 @@ impl MorphTokenizer {
     pub fn encode_spans(&self, text: &str) -> Vec<(u32, usize, usize)> {
         let mut out = Vec::new();
         let mut ids = Vec::new();
+        let mut hist: Vec<u8> = Vec::new();
         let cm = self.upper.map(|u| u.1);
         let base = text.as_ptr() as usize;
         self.enc.model().pretok.split(text, |chunk| {
@@ -383,9 +546,18 @@ impl MorphTokenizer {
                 self.encode_piece(&p.text, &mut ids);
                 let mut f = 0usize;
                 for &id in &ids {
-                    let n = self.enc.model().vocab[id as usize]
-                        .as_ref()
-                        .map_or(0, Vec::len);
+                    let tb: &[u8] = self.enc.model().vocab[id as usize]
+                        .as_deref()
+                        .unwrap_or(&[]);
+                    let n = tb.len();
+                    let id = match &self.allo {
+                        Some(a) => {
+                            let shared = a.shared_id(tb, &hist);
+                            hist.extend_from_slice(tb);
+                            shared.unwrap_or(id)
+                        }
+                        None => id,
+                    };
                     out.push((id, off + p.orig(f), off + p.orig(f + n)));
                     f += n;
                 }
@@ -400,9 +572,20 @@ impl MorphTokenizer {
         let mut marks = Vec::new();
         for &id in ids {
             match self.upper {
-                Some((u, _)) if u == id => marks.push(bytes.len()),
-                _ => bytes.extend(self.enc.decode_bytes(&[id], false)?),
+                Some((u, _)) if u == id => {
+                    marks.push(bytes.len());
+                    continue;
+                }
+                _ => {}
             }
+            if let Some(a) = self.allo.as_ref().filter(|a| a.ids.contains(&id)) {
+                let form = a
+                    .form(id, &bytes)
+                    .ok_or(crate::encode::EncodeError::UnknownId(id))?;
+                bytes.extend_from_slice(form.as_bytes());
+                continue;
+            }
+            bytes.extend(self.enc.decode_bytes(&[id], false)?);
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let Some((_, cm)) = self.upper else {
@@ -477,8 +660,11 @@ mod tests {
 pub const FORMAT: &str = "toksmith-morph";
 
 /// What HF `tokenizers` can and cannot reproduce of a toksmith-morph file (also printed by `toksmith info`).
-pub fn hf_note(upper: bool, seg: bool) -> String {
+pub fn hf_note(upper: bool, seg: bool, allo: bool) -> String {
     let mut cannot = Vec::new();
+    if allo {
+        cannot.push("shared allomorph ids (HF would print the class token as text)");
+    }
     if upper {
         cannot.push(
             "the <uppercase> marker (HF would keep capitals as bytes and print the marker as text)",
@@ -510,7 +696,8 @@ impl MorphTokenizer {
             "uppercase": self.upper.map(|(_, cm)| json!({"token": UPPERCASE, "case_map": cm.name()})),
             "segment_at_encode": self.seg.is_some(),
             "segmenter": self.seg.as_ref().map(|s| s.to_json()),
-            "hf_note": hf_note(self.upper.is_some(), self.seg.is_some()),
+            "allomorphs": self.allo.as_ref().map(|a| a.to_json()),
+            "hf_note": hf_note(self.upper.is_some(), self.seg.is_some(), self.allo.is_some()),
             "tokenizer": inner,
         });
         Ok(serde_json::to_string(&v).expect("JSON values serialise"))
@@ -573,17 +760,37 @@ impl MorphTokenizer {
             (Some(true), _) => return Err(bad("segment_at_encode without a segmenter".into())),
             _ => None,
         };
+        let allo = match v.get("allomorphs") {
+            None | Some(Value::Null) => None,
+            Some(a) => {
+                let mut a = Allomorphs::from_json(a, path)?;
+                for name in a.token_names() {
+                    let id = enc
+                        .model()
+                        .added
+                        .iter()
+                        .find(|t| t.content == name)
+                        .map(|t| t.id)
+                        .ok_or_else(|| bad(format!("no {name} token in the vocabulary")))?;
+                    a.ids.push(id);
+                }
+                Some(Arc::new(a))
+            }
+        };
         Ok(MorphTokenizer {
             enc: Arc::new(enc),
             upper,
             seg,
+            allo,
         })
     }
 }
 
 /// Train with options: case-fold the chunks with `case_map` (adding the marker as the first special token),
 /// train boundary-respecting BPE with `seg`, and wrap the result; `store` (the segmenter to apply at encode time,
-/// normally the same as `seg`) goes into the file.
+/// normally the same as `seg`) goes into the file, with the shared `allomorphs` classes (their tokens follow the
+/// marker).
+#[allow(clippy::too_many_arguments)]
 pub fn train_tokenizer(
     chunks: &[(Box<str>, u64)],
     pretok: crate::pretok::Pretokenizer,
@@ -591,9 +798,24 @@ pub fn train_tokenizer(
     store: Option<Arc<Stored>>,
     cfg: &super::bpe::MorphBpeConfig,
     case_map: Option<CaseMap>,
+    allomorphs: Option<Allomorphs>,
     progress: &mut crate::bpe::ProgressFn,
 ) -> Result<(MorphTokenizer, super::bpe::MorphReport), MorphError> {
     let mut cfg = cfg.clone();
+    let mut allo = allomorphs;
+    if let Some(a) = allo.as_mut() {
+        let names = a.token_names();
+        if let Some(n) = names.iter().find(|n| cfg.special_tokens.contains(n)) {
+            return Err(MorphError::Config(format!(
+                "{n} is an allomorph class token; do not pass it as a special token"
+            )));
+        }
+        let at = usize::from(case_map.is_some());
+        a.ids = (0..names.len()).map(|k| (at + k) as u32).collect();
+        for (k, n) in names.into_iter().enumerate() {
+            cfg.special_tokens.insert(k, n);
+        }
+    }
     if case_map.is_some() {
         if cfg.special_tokens.iter().any(|s| s == UPPERCASE) {
             return Err(MorphError::Config(format!(
@@ -611,6 +833,7 @@ pub fn train_tokenizer(
             enc: Arc::new(enc),
             upper,
             seg: store,
+            allo: allo.map(Arc::new),
         },
         rep,
     ))
@@ -653,6 +876,7 @@ mod format_tests {
                 Some(lex.clone()),
                 &cfg,
                 Some(cm),
+                None,
                 &mut |_, _| true,
             )
             .unwrap();
@@ -692,5 +916,63 @@ mod format_tests {
             assert_eq!(back.decode(&ids).unwrap(), text);
         }
         assert!(MorphTokenizer::from_json(b"{\"format\": \"x\"}", "t").is_err());
+    }
+
+    #[test]
+    fn shared_allomorph_ids_are_lossless() {
+        // Two-way vowel harmony for the plural and the locative.
+        let rules = serde_json::json!({
+            "features": {"back": "aıou", "front": "eiöü"},
+            "classes": {"PL": {"back": "lar", "front": "ler"}, "LOC": {"back": "da", "front": "de"}}
+        });
+        let allo = Allomorphs::from_json(&rules, "r.json").unwrap();
+        let text =
+            "Evlerde kitaplarda var. Ankara'da evler, kitaplar; lar ler de da. Kitapler evlar!";
+        let pretok = Pretokenizer::from_spec("cl100k").unwrap();
+        let mut m = Default::default();
+        crate::count::count_into(&pretok, &text.repeat(3), &mut m);
+        let chunks: Vec<(Box<str>, u64)> = m
+            .into_iter()
+            .map(|(k, v)| (Box::from(k.as_ref()), v))
+            .collect();
+        let cfg = MorphBpeConfig {
+            vocab_size: 320,
+            min_frequency: 1,
+            ..Default::default()
+        };
+        let lex = lexicon();
+        let (tok, _) = train_tokenizer(
+            &chunks,
+            pretok,
+            lex.as_dyn(),
+            Some(lex.clone()),
+            &cfg,
+            Some(CaseMap::Turkish),
+            Some(allo),
+            &mut |_, _| true,
+        )
+        .unwrap();
+        let a = tok.allo.clone().unwrap();
+        assert_eq!(a.ids, vec![1, 2]);
+        let ids = tok.encode(text);
+        assert_eq!(tok.decode(&ids).unwrap(), text);
+        // evler|de and kitap|lar|da share ids: PL and LOC appear after both front and back vowels.
+        let (pl, loc) = (
+            a.ids[a.classes.iter().position(|c| c.0 == "PL").unwrap()],
+            a.ids[a.classes.iter().position(|c| c.0 == "LOC").unwrap()],
+        );
+        let ev = tok.encode("evlerde");
+        let kitap = tok.encode("kitaplarda");
+        assert_eq!(&ev[ev.len() - 2..], &[pl, loc]);
+        assert_eq!(&kitap[kitap.len() - 2..], &[pl, loc]);
+        // Where no rule decides (no vowel before, or the disharmonic "kitapler"), the form keeps its own id.
+        assert!(!tok.encode(" lar").contains(&pl));
+        assert!(!tok.encode("kitapler").contains(&pl));
+        let json = tok.to_json().unwrap();
+        let back = MorphTokenizer::from_json(json.as_bytes(), "t.json").unwrap();
+        assert_eq!(back.encode(text), ids);
+        assert_eq!(back.decode(&ids).unwrap(), text);
+        let bad = serde_json::json!({"features": {"back": "a", "front": "a"}, "classes": {}});
+        assert!(Allomorphs::from_json(&bad, "r.json").is_err());
     }
 }
