@@ -19,7 +19,8 @@ Definitions (also written into every report, see `MORPH_DEFINITIONS`):
   string, canonical morphs allowed, so *all* entries are used) and a predicted positive when their tokenizations
   share a token (same token id). Precision = TP/(TP+FP), recall = TP/(TP+FN), F1 their harmonic mean. All pairs are
   counted exactly (bitsets); only when there are more than `max_words` words (default 20,000) is a uniformly
-  random, seeded sample of `max_words` words taken and all pairs among them counted.
+  random, seeded sample of `max_words` words taken and all pairs among them counted. Only the paper's abstract
+  and summaries could be read here, not its formula; this is our reading of it, stated so it can be checked.
 - **Morphological edit distance**: per surface word, the Levenshtein distance between the sequence of token
   pieces (the word cut at the token boundaries) and the sequence of morphs, a unit (token vs morph) being
   inserted, deleted or substituted at cost 1; the mean over words (0 = the tokens are exactly the morphs).
