@@ -439,3 +439,17 @@ def test_morph_file_loads_with_our_encoder(tmp_path: Path) -> None:
     # the segmenter cuts at encode time: gold boundaries are token boundaries
     w = tokenize_words(lt.spans, ["walked", "talked"])
     assert all(4 in x.bounds for x in w)
+
+
+@needs_morph
+def test_resolve_gold_names(tmp_path: Path) -> None:
+    from toksmith.analysis.morph import resolve_gold
+
+    label, p = resolve_gold("eng")
+    assert label == "eng" and p == MORPH / "eng.word.dev.tsv"
+    f = tmp_path / "x.word.dev.tsv"
+    f.write_text("a\ta\n", encoding="utf-8")
+    assert resolve_gold(str(f)) == ("x", f)
+    assert resolve_gold(f"mine={f}") == ("mine", f)
+    with pytest.raises(AnalysisError, match="no such file"):
+        resolve_gold("zzz=/nonexistent.tsv")
