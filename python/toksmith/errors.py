@@ -4,6 +4,7 @@
 from toksmith._core import (
     CorpusError,
     EncodingError,
+    MorphError,
     TokenizerFormatError,
     ToksmithError,
     TrainingError,
@@ -36,6 +37,7 @@ __all__ = [
     "ClusterError",
     "CorpusError",
     "EncodingError",
+    "MorphError",
     "TokenizerFormatError",
     "ToksmithError",
     "TrainingError",

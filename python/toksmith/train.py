@@ -264,6 +264,12 @@ def train(
     engine: str = "local",
     address: str | None = None,
     memory_budget: int | str | None = None,
+    segmenter: object = None,
+    boundary_penalty: float = 0.0,
+    uppercase: bool | str = False,
+    segment_at_encode: bool = False,
+    whitespace_tokens: bool = False,
+    allomorphs: str | os.PathLike | None = None,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer. The result's `.stats` holds counts, timings and peak RSS.
 
@@ -281,6 +287,14 @@ def train(
     `engine="ray"` counts on a Ray cluster (`address`, $RAY_ADDRESS, or a private local instance) and trains on
     the driver; `memory_budget` (bytes or "4GB") bounds each counter by spilling sorted runs to disk. The
     tokenizer is byte-identical to `engine="local"` without a budget.
+    `algorithm="morph"`: boundary-respecting BPE; `segmenter` is a spec (`gold:FILE`, `mdl`, `lexicon:FILE`) or a
+    `toksmith.morph.Segmenter`, and pair counts across its boundaries are multiplied by `boundary_penalty`
+    (0: merges never cross a boundary, 1: plain BPE). See `toksmith.morph_train`. With `uppercase` (True or a
+    case map, "unicode" or "turkish": a lossless `<uppercase>` marker instead of capitals) or `segment_at_encode`
+    (the segmenter cuts words at encode time too) the result is a `toksmith.morph.MorphTokenizer`, saved in our own
+    format. `whitespace_tokens` replaces the pre-tokenizer by one that makes each space/newline its own chunk.
+    `allomorphs`: a JSON file `{"features": {NAME: CHARS}, "classes": {CLASS: {FEATURE: FORM}}}`; a token whose
+    text is the form its class's rule picks after the preceding letters gets the shared class id (lossless).
     """
     specials = list(dict.fromkeys(special_tokens))
     if len(specials) != len(special_tokens):
@@ -300,9 +314,54 @@ def train(
     obj, t = train_ext.check_options(
         algorithm, objective, vocab_size, len(specials), transition, max_words, lz_candidates, initial_merges
     )
+    if algorithm != "morph" and (
+        segmenter is not None or uppercase or segment_at_encode or whitespace_tokens or allomorphs is not None
+    ):
+        raise TrainingError(
+            "segmenter, uppercase, segment_at_encode, whitespace_tokens and allomorphs need algorithm='morph'"
+        )
+    if whitespace_tokens:
+        from toksmith.morph import WHITESPACE_TOKENS_PRETOKENIZER
+
+        pretokenizer = WHITESPACE_TOKENS_PRETOKENIZER
     st = TrainStats()
     if (algorithm != "bpe" or obj != "frequency") and (engine != "local" or memory_budget is not None):
         raise TrainingError("engine='ray' and memory_budget work with algorithm='bpe' (frequency objective) only")
+    if algorithm == "morph":
+        from toksmith.morph_train import train_morph
+
+        core, details = train_morph(
+            count_fn=count,
+            count_kwargs=dict(
+                inputs=inputs,
+                corpus=corpus,
+                dataset=dataset,
+                dataset_config=dataset_config,
+                split=split,
+                text_field=text_field,
+            ),
+            texts=texts,
+            segmenter=segmenter,
+            boundary_penalty=boundary_penalty,
+            vocab_size=vocab_size,
+            pretokenizer=pretokenizer,
+            min_frequency=min_frequency,
+            specials=specials,
+            max_token_length=max_token_length,
+            threads=threads,
+            progress=progress,
+            stats=st,
+            uppercase=uppercase,
+            segment_at_encode=segment_at_encode,
+            allomorphs=allomorphs,
+        )
+        st.algorithm = algorithm
+        st.details = details
+        if isinstance(core, _core.MorphTokenizer):
+            from toksmith.morph import MorphTokenizer
+
+            return _finish(MorphTokenizer(core), st, vocab_size, min_frequency, False)
+        return _finish(Tokenizer(core), st, vocab_size, min_frequency, False)
     if algorithm != "bpe" or obj != "frequency":
         from toksmith.corpora import expand_inputs, resolve
 

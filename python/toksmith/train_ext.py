@@ -18,7 +18,7 @@ from typing import Any
 from toksmith import _core
 from toksmith.errors import TrainingError
 
-ALGORITHMS = ("bpe", "superbpe", "compress")
+ALGORITHMS = ("bpe", "superbpe", "compress", "morph")
 OBJECTIVES = ("frequency", "mdl", "lz")
 LZ_SAMPLE_BYTES = 1 << 17
 
@@ -41,6 +41,8 @@ def check_options(
         raise TrainingError(f"unknown objective '{obj}' (known: {', '.join(OBJECTIVES)})")
     if lz_candidates < 1:
         raise TrainingError("lz_candidates must be at least 1")
+    if algorithm == "morph" and obj != "frequency":
+        raise TrainingError("algorithm='morph' uses the frequency objective only")
     t: int | None = None
     if algorithm == "superbpe":
         if isinstance(transition, str):

@@ -217,6 +217,11 @@ class AnalysisReport:
     raw_compressed: dict[str, int]
     tokenizers: list[TokenizerAnalysis]
     timings: dict[str, float] = field(default_factory=dict)
+    extra_definitions: list[tuple[str, str]] = field(default_factory=list)  # e.g. the morphology metrics'
+
+    @property
+    def definitions(self) -> list[tuple[str, str]]:
+        return DEFINITIONS + self.extra_definitions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,7 +235,7 @@ class AnalysisReport:
             "vocab_convention": self.vocab_convention,
             "raw_text_compressed_bytes": self.raw_compressed,
             "raw_text_bits_per_byte": {k: 8 * v / self.bytes for k, v in self.raw_compressed.items()},
-            "definitions": dict(DEFINITIONS),
+            "definitions": dict(self.definitions),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "tokenizers": [
                 {"name": t.name, "spec": t.spec, "backend": t.backend, "vocab_size": t.vocab_size, **t.values}

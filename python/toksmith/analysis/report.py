@@ -14,7 +14,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-from toksmith.analysis import metrics as _metrics
 from toksmith.analysis import premium as _premium
 from toksmith.analysis.metrics import AnalysisReport
 from toksmith.analysis.premium import PremiumReport
@@ -487,6 +486,70 @@ def _analysis_rows(rep: AnalysisReport) -> list[tuple[str, list[str]]]:
                 ],
             )
         )
+    rows.extend(_morph_rows(rep))
+    return rows
+
+
+def _morph_rows(rep: AnalysisReport) -> list[tuple[str, list[str]]]:
+    """Rows of the morphology metrics (`toksmith analyze --morph-gold/--dictionary`), when present."""
+    toks = rep.tokenizers
+    rows: list[tuple[str, list[str]]] = []
+    groups = [k for k in (toks[0].values if toks else {}) if k.startswith("morph:")]
+    for g in groups:
+        lab = g.split(":", 1)[1]
+        v0 = toks[0].values[g]
+        rows.append(
+            (
+                f"{lab}: boundary P / R / F1 ({v0['gold_surface_words']:,} surface words of "
+                f"{v0['gold_entries']:,} entries)",
+                [
+                    f"{_fmt(t.values[g]['boundary_precision'], 3)} / {_fmt(t.values[g]['boundary_recall'], 3)} / "
+                    f"{_fmt(t.values[g]['boundary_f1'], 3)}"
+                    for t in toks
+                ],
+            )
+        )
+        rows.append(
+            (
+                f"{lab}: consistency P / R / F1 ({v0['consistency_words']:,} words"
+                + (", sampled)" if v0["consistency_sampled"] else ")"),
+                [
+                    f"{_fmt(t.values[g]['consistency_precision'], 3)} / {_fmt(t.values[g]['consistency_recall'], 3)}"
+                    f" / {_fmt(t.values[g]['consistency_f1'], 3)}"
+                    for t in toks
+                ],
+            )
+        )
+        rows.append((f"{lab}: morph edit distance", [_fmt(t.values[g]["morph_edit_distance"], 3) for t in toks]))
+        rows.append(
+            (
+                f"{lab}: tokens per word (gold morphs {_fmt(v0.get('gold_morphs_per_word'), 2)})",
+                [_fmt(t.values[g]["morph_tokens_per_word"], 2) for t in toks],
+            )
+        )
+    if toks and "dictionary" in toks[0].values:
+        rows.append(
+            (
+                "dictionary share: occurrences (roots + affixes)",
+                [
+                    f"{_fmt(t.values['dictionary']['dict_occurrence_share'], 3)} "
+                    f"({_fmt(t.values['dictionary']['dict_root_occurrence_share'], 3)} + "
+                    f"{_fmt(t.values['dictionary']['dict_affix_occurrence_share'], 3)})"
+                    for t in toks
+                ],
+            )
+        )
+        rows.append(
+            (
+                "dictionary share: types (roots + affixes)",
+                [
+                    f"{_fmt(t.values['dictionary']['dict_type_share'], 3)} "
+                    f"({_fmt(t.values['dictionary']['dict_root_type_share'], 3)} + "
+                    f"{_fmt(t.values['dictionary']['dict_affix_type_share'], 3)})"
+                    for t in toks
+                ],
+            )
+        )
     return rows
 
 
@@ -516,7 +579,7 @@ def analysis_markdown(rep: AnalysisReport) -> str:
         f"efficiency vocabulary convention: {rep.vocab_convention}.\n"
     )
     out.append("## Definitions\n")
-    out.extend(f"- **{k}**: {v}" for k, v in _metrics.DEFINITIONS)
+    out.extend(f"- **{k}**: {v}" for k, v in rep.definitions)
     out.append("\n## Metrics\n")
     out.append(
         _md_table(
@@ -550,7 +613,7 @@ def analysis_html(rep: AnalysisReport) -> str:
         f"<p class='meta'>Corpus {html.escape(', '.join(rep.corpus) or '(given texts)')} · {rep.segments:,} segments"
         f" · {rep.bytes:,} bytes · {rep.words:,} words · Rényi α = {rep.alpha:g} · computed in "
         f"{rep.timings.get('total', 0):.1f} s</p>",
-        "<h2>Definitions</h2>" + _defs(_metrics.DEFINITIONS),
+        "<h2>Definitions</h2>" + _defs(rep.definitions),
         "<h2>Metrics</h2>"
         + _html_table(["metric"] + [t.name for t in rep.tokenizers], [[lb] + v for lb, v in _analysis_rows(rep)]),
     ]

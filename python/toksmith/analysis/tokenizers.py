@@ -14,7 +14,8 @@ A spec string names a tokenizer; `TokenizerSpec.parse` understands:
 - `LABEL=SPEC` sets the name shown in reports.
 
 `TokenizerSpec.load()` gives a `LoadedTokenizer` with `count(texts)` (tokens per text, no special tokens added,
-in parallel) and `encode(texts)` (token ids).
+in parallel), `encode(texts)` (token ids) and `spans(texts)` (token ids with the UTF-8 byte range of the text each
+token covers; used by the morphology metrics).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ TIKTOKEN_PRESETS: dict[str, str] = {
     "multilingual": "gpt2",
     "whisper-gpt2": "gpt2",
 }
+
+Spans = list[tuple[int, int, int]]  # (token id, start byte, end byte) per token of a text
 
 _LABEL_RE = re.compile(r"^([A-Za-z0-9_.+\-]+)=(.+)$")
 _TIKTOKEN_LINE = re.compile(rb"^[A-Za-z0-9+/=]* \d+\r?$")
@@ -235,6 +238,7 @@ class LoadedTokenizer:
     vocab_size: int
     _count: Callable[[list[str]], np.ndarray] = field(repr=False)
     _encode: Callable[[list[str]], list[np.ndarray]] = field(repr=False)
+    _spans: Optional[Callable[[list[str]], list[Spans]]] = field(default=None, repr=False)
 
     def count(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -248,6 +252,15 @@ class LoadedTokenizer:
             return []
         return self._encode(texts)
 
+    def spans(self, texts: Sequence[str]) -> list[Spans]:
+        """For each text, `(id, start, end)` per token: the UTF-8 byte range of the text the token stands for
+        (byte-level tokens that split a character cover part of it; a token the backend reports no range for
+        covers an empty range)."""
+        texts = list(texts)
+        if self._spans is None:
+            raise AnalysisError(f"{self.name}: this backend ({self.backend}) cannot report token byte ranges")
+        return self._spans(texts) if texts else []
+
 
 def load(spec: TokenizerSpec | str, threads: Optional[int] = None) -> LoadedTokenizer:
     """Load a tokenizer from a spec (string or parsed)."""
@@ -255,9 +268,9 @@ def load(spec: TokenizerSpec | str, threads: Optional[int] = None) -> LoadedToke
         spec = TokenizerSpec.parse(spec)
     name = spec.name
     if spec.kind == "bytes":
-        return LoadedTokenizer(name, spec, "bytes", 256, _count_bytes, _encode_bytes)
+        return LoadedTokenizer(name, spec, "bytes", 256, _count_bytes, _encode_bytes, _spans_bytes)
     if spec.kind == "chars":
-        return LoadedTokenizer(name, spec, "chars", UNICODE_CODE_POINTS, _count_chars, _encode_chars)
+        return LoadedTokenizer(name, spec, "chars", UNICODE_CODE_POINTS, _count_chars, _encode_chars, _spans_chars)
     if spec.kind == "tiktoken":
         from toksmith.tokenizer import Tokenizer
 
@@ -281,6 +294,30 @@ def _count_bytes(texts: list[str]) -> np.ndarray:
 
 def _encode_bytes(texts: list[str]) -> list[np.ndarray]:
     return [np.frombuffer(t.encode("utf-8", "surrogatepass"), dtype=np.uint8).astype(np.int64) for t in texts]
+
+
+def _spans_bytes(texts: list[str]) -> list[Spans]:
+    return [[(b, i, i + 1) for i, b in enumerate(t.encode("utf-8", "surrogatepass"))] for t in texts]
+
+
+def _spans_chars(texts: list[str]) -> list[Spans]:
+    out = []
+    for t in texts:
+        sp, pos = [], 0
+        for ch in t:
+            n = len(ch.encode("utf-8", "surrogatepass"))
+            sp.append((ord(ch), pos, pos + n))
+            pos += n
+        out.append(sp)
+    return out
+
+
+def _char_to_byte(text: str) -> list[int]:
+    """Byte offset of each character offset of `text` (one more entry for the end)."""
+    out = [0]
+    for ch in text:
+        out.append(out[-1] + len(ch.encode("utf-8", "surrogatepass")))
+    return out
 
 
 def _count_chars(texts: list[str]) -> np.ndarray:
@@ -347,6 +384,25 @@ def _with_fallback(
     return count, encode
 
 
+def _spans_with_fallback(
+    fast: Callable[[list[str]], list[Spans]],
+    needs: Optional[Callable[[list[str]], list[int]]],
+    fallback: Optional[_LazyHF],
+) -> Callable[[list[str]], list[Spans]]:
+    if needs is None or fallback is None:
+        return fast
+
+    def spans(texts: list[str]) -> list[Spans]:
+        out = fast(texts)
+        idx = needs(texts)
+        if idx:
+            for i, s in zip(idx, fallback.get().spans([texts[i] for i in idx])):
+                out[i] = s
+        return out
+
+    return spans
+
+
 def _rust(
     name: str,
     spec: TokenizerSpec,
@@ -362,9 +418,25 @@ def _rust(
     def encode_fast(texts: list[str]) -> list[np.ndarray]:
         return [np.asarray(x, dtype=np.int64) for x in tok.encode_batch(texts, added_tokens=False, threads=threads)]
 
+    lengths: dict[int, int] = {}
+
+    def spans_fast(texts: list[str]) -> list[Spans]:
+        out = []
+        for ids in tok.encode_batch(texts, added_tokens=False, threads=threads):
+            sp, pos = [], 0
+            for i in ids:
+                n = lengths.get(i)
+                if n is None:
+                    n = lengths[i] = len(tok.id_to_bytes(i) or b"")
+                sp.append((int(i), pos, pos + n))
+                pos += n
+            out.append(sp)
+        return out
+
     count, encode = _with_fallback(count_fast, encode_fast, needs_fallback, fallback)
+    spans = _spans_with_fallback(spans_fast, needs_fallback, fallback)
     backend = "toksmith (Rust)" if needs_fallback is None else "toksmith (Rust) + HF fallback"
-    return LoadedTokenizer(name, spec, backend, vocab_size, count, encode)
+    return LoadedTokenizer(name, spec, backend, vocab_size, count, encode, spans)
 
 
 def _added_matcher(contents: Sequence[str], ignore_case: bool = False) -> Optional[Callable[[list[str]], list[int]]]:
@@ -404,6 +476,8 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise AnalysisError(f"tokenizer spec {spec.raw!r}: {path} is not JSON: {e}") from None
+    if isinstance(data, dict) and data.get("format") == "toksmith-morph":
+        return _morph_tokenizer(spec, text, threads)
     added = [a.get("content", "") for a in data.get("added_tokens") or [] if isinstance(a, dict)]
     lazy = _LazyHF(spec, threads)
     try:
@@ -434,6 +508,27 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
     return fb
 
 
+def _morph_tokenizer(spec: TokenizerSpec, text: str, threads: Optional[int]) -> LoadedTokenizer:
+    """Our toksmith-morph format (`toksmith.morph.MorphTokenizer`: case marker, segmenter at encode time)."""
+    from toksmith.morph import MorphTokenizer
+
+    try:
+        tok = MorphTokenizer.from_str(text)
+    except (TokenizerFormatError, ValueError) as e:
+        raise AnalysisError(f"tokenizer spec {spec.raw!r}: {e}") from None
+
+    def count(texts: list[str]) -> np.ndarray:
+        return np.asarray(tok.count_batch(texts, threads=threads), dtype=np.int64)
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(x, dtype=np.int64) for x in tok.encode_batch(texts, threads=threads)]
+
+    def spans(texts: list[str]) -> list[Spans]:
+        return [[(int(i), int(s), int(e)) for i, s, e in sp] for sp in tok.spans_batch(texts, threads=threads)]
+
+    return LoadedTokenizer(spec.name, spec, "toksmith-morph (Rust)", tok.vocab_size, count, encode, spans)
+
+
 def _wordpiece(spec: TokenizerSpec, text: str, threads: Optional[int]) -> Optional[LoadedTokenizer]:
     """BERT-style WordPiece files (BertNormalizer + BertPreTokenizer) on the Rust WordPiece counter, which gives
     Hugging Face's ids; texts holding an added token's text (e.g. `[CLS]`, any case) go to `tokenizers`, which
@@ -455,8 +550,11 @@ def _wordpiece(spec: TokenizerSpec, text: str, threads: Optional[int]) -> Option
         return [np.asarray(x, dtype=np.int64) for x in wp.encode_batch(texts, threads)]
 
     needs = _added_matcher(wp.added_tokens, ignore_case=True)
-    count, encode = _with_fallback(count_fast, encode_fast, needs, _LazyHF(spec, threads))
-    return LoadedTokenizer(spec.name, spec, "toksmith WordPiece (Rust)", wp.vocab_size, count, encode)
+    lazy = _LazyHF(spec, threads)
+    count, encode = _with_fallback(count_fast, encode_fast, needs, lazy)
+    return LoadedTokenizer(
+        spec.name, spec, "toksmith WordPiece (Rust)", wp.vocab_size, count, encode, lambda t: lazy.get().spans(t)
+    )
 
 
 def _matching(pat: re.Pattern[str]) -> Callable[[list[str]], list[int]]:
@@ -557,7 +655,16 @@ def _hf(spec: TokenizerSpec, threads: Optional[int], quiet: bool = False) -> Any
     def encode(texts: list[str]) -> list[np.ndarray]:
         return [np.asarray(e.ids, dtype=np.int64) for e in fast(texts, add_special_tokens=False)]
 
-    return LoadedTokenizer(spec.name, spec, "tokenizers (HF)", hf.get_vocab_size(with_added_tokens=True), count, encode)
+    def spans(texts: list[str]) -> list[Spans]:
+        # offsets are character offsets into the text (encode_batch_fast reports none)
+        out = []
+        for t, e in zip(texts, hf.encode_batch(texts, add_special_tokens=False)):
+            c2b = _char_to_byte(t)
+            out.append([(int(i), c2b[a], c2b[b]) for i, (a, b) in zip(e.ids, e.offsets)])
+        return out
+
+    vsize = hf.get_vocab_size(with_added_tokens=True)
+    return LoadedTokenizer(spec.name, spec, "tokenizers (HF)", vsize, count, encode, spans)
 
 
 def _sentencepiece(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
@@ -586,7 +693,15 @@ def _sentencepiece(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokeniz
     def encode(texts: list[str]) -> list[np.ndarray]:
         return [np.asarray(x, dtype=np.int64) for x in enc(texts)]
 
-    return LoadedTokenizer(spec.name, spec, "sentencepiece", sp.get_piece_size(), count, encode)
+    def spans(texts: list[str]) -> list[Spans]:
+        out = []
+        for t in texts:
+            proto = sp.encode(t, out_type="immutable_proto")
+            # begin/end are byte offsets into the input text
+            out.append([(int(p.id), int(p.begin), int(p.end)) for p in proto.pieces])
+        return out
+
+    return LoadedTokenizer(spec.name, spec, "sentencepiece", sp.get_piece_size(), count, encode, spans)
 
 
 def load_all(specs: Sequence[str], threads: Optional[int] = None) -> list[LoadedTokenizer]:

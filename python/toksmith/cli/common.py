@@ -51,6 +51,10 @@ def load_tokenizer(spec: str, pattern: str | None = None) -> Tokenizer:
     p = Path(spec)
     if p.suffix == ".tiktoken":
         return Tokenizer.from_tiktoken(p, pattern=pattern)
+    from toksmith.morph import MorphTokenizer
+
+    if MorphTokenizer.is_morph_file(p):
+        return MorphTokenizer.from_file(p)
     return Tokenizer.from_file(p)
 
 

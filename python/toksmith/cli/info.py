@@ -36,6 +36,14 @@ def info(
         "mean_token_bytes": round(sum(x[0] for x in lengths) / max(1, len(lengths)), 3),
         "longest_tokens": [{"id": i, "bytes": n, "text": b.decode("utf-8", "replace")} for n, i, b in longest],
     }
+    hf_note = getattr(tok, "hf_note", None)
+    if hf_note is not None:
+        d["format"] = "toksmith-morph"
+        d["uppercase_marker"] = tok.uppercase[0] if tok.uppercase else None
+        d["case_map"] = tok.uppercase[2] if tok.uppercase else None
+        d["segmenter_at_encode"] = tok.segmenter
+        d["allomorph_classes"] = [{"token": n, "id": i, "forms": dict(f)} for n, i, f in tok.allomorphs]
+        d["hf_tokenizers"] = hf_note
     if as_json:
         print(json.dumps(d, indent=2, ensure_ascii=False))
         return
@@ -48,4 +56,14 @@ def info(
     t.add_row("added tokens", ", ".join(f"{a['content']}={a['id']}" for a in d["added_tokens"][:12]) or "none")
     t.add_row("mean token length", f"{d['mean_token_bytes']} bytes")
     t.add_row("longest", ", ".join(repr(x["text"]) for x in d["longest_tokens"]))
+    if hf_note is not None:
+        t.add_row("format", "toksmith-morph (our own: a tokenizer.json inside, plus morphology options)")
+        t.add_row("case marker", f"{d['uppercase_marker']} ({d['case_map']})" if d["uppercase_marker"] else "none")
+        t.add_row("segmenter at encode", d["segmenter_at_encode"] or "none")
+        if d["allomorph_classes"]:
+            t.add_row(
+                "shared allomorph ids",
+                ", ".join(f"{a['token']}={'/'.join(a['forms'].values())}" for a in d["allomorph_classes"][:8]),
+            )
+        t.add_row("HF tokenizers", hf_note)
     out_console.print(t)

@@ -70,7 +70,11 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     algorithm: str = typer.Option(
-        "bpe", "--algorithm", "-a", help="bpe, superbpe (multi-word supertokens) or compress (BPE with --objective)."
+        "bpe",
+        "--algorithm",
+        "-a",
+        help="bpe, superbpe (multi-word supertokens), compress (BPE with --objective) or morph (merges respect "
+        "--segmenter boundaries).",
     ),
     transition: Optional[str] = typer.Option(
         None, "--transition", help="superbpe: vocabulary size after stage 1 (default auto: chosen from the data)."
@@ -88,6 +92,40 @@ def train(
     lz_candidates: int = typer.Option(8, "--lz-candidates", help="lz: most frequent pairs re-scored per merge."),
     lz_codec: str = typer.Option("zstd", "--lz-codec", help="lz: proxy compressor, zstd[:LEVEL] or deflate[:LEVEL]."),
     lz_sample_bytes: int = typer.Option(1 << 17, "--lz-sample-bytes", help="lz: bytes of input text in the sample."),
+    segmenter: Optional[str] = typer.Option(
+        None,
+        "--segmenter",
+        help="morph: gold:FILE (SIGMORPHON 2022 word<TAB>morph @@morph), mdl (Morfessor-style, learned from the "
+        "corpus; mdl:weight=1,dampening=ones,seed=0) or lexicon:FILE (roots+affixes JSON/TSV, or a folder with "
+        "turkish-tokenizer's kokler.json/ekler.json).",
+    ),
+    boundary_penalty: float = typer.Option(
+        0.0,
+        "--boundary-penalty",
+        help="morph: multiplier of pair counts across a morph boundary, 0 (merges never cross one) to 1 (plain BPE).",
+    ),
+    uppercase: Optional[str] = typer.Option(
+        None,
+        "--uppercase",
+        help="morph: lossless <uppercase> marker instead of capitals, with case map unicode or turkish (I/ı, İ/i). "
+        "Writes our toksmith-morph format (HF tokenizers cannot reproduce the marker).",
+    ),
+    segment_at_encode: bool = typer.Option(
+        False,
+        "--segment-at-encode",
+        help="morph: store the segmenter and cut words at encode time too (toksmith-morph format).",
+    ),
+    allomorphs: Optional[Path] = typer.Option(
+        None,
+        "--allomorphs",
+        help="morph: JSON rules for shared allomorph ids, {features: {NAME: CHARS}, classes: {CLASS: {FEATURE: "
+        "FORM}}} (e.g. Turkish vowel harmony); lossless, toksmith-morph format.",
+    ),
+    whitespace_tokens: bool = typer.Option(
+        False,
+        "--whitespace-tokens",
+        help="morph: each space/newline/tab its own token (replaces --pretokenizer by a whitespace-isolating split).",
+    ),
 ) -> None:
     """Train a byte-level BPE tokenizer (counting in parallel in Rust) and write tokenizer.json."""
     if not output.parent.resolve().is_dir():
@@ -145,6 +183,12 @@ def train(
                 engine=engine,
                 address=address,
                 memory_budget=memory_budget,
+                segmenter=segmenter,
+                boundary_penalty=boundary_penalty,
+                uppercase=uppercase or False,
+                segment_at_encode=segment_at_encode,
+                whitespace_tokens=whitespace_tokens,
+                allomorphs=allomorphs,
             )
     tok.save(output)
     total = time.perf_counter() - t0
@@ -204,6 +248,15 @@ def train(
             f"transition {d['transition']:,} ({how}): {d['stage1_merges']:,} stage-1 + {d['stage2_merges']:,} "
             f"stage-2 merges, stage 2 split {d['stage2_pretokenizer']}, at most {d['max_words'] or 'any'} words/token",
         )
+    elif st.algorithm == "morph":
+        t.add_row(
+            "morphology",
+            f"segmenter {d['segmenter']}, boundary penalty {d['boundary_penalty']:g}: "
+            f"{d['chunks_with_boundaries']:,} of {d['chunks']:,} chunks cut, {d['crossing_merges']:,} merges crossed "
+            "a boundary",
+        )
+        if d.get("uppercase") or d.get("segment_at_encode") or d.get("allomorphs"):
+            t.add_row("format", f"toksmith-morph: {tok.hf_note}")
     elif d:
         extra = f", {d['ms_per_merge']:.2f} ms/merge" if "ms_per_merge" in d else ""
         t.add_row("objective", f"{d['objective']}{extra}")

@@ -11,5 +11,6 @@ pub mod count_table;
 pub mod encode;
 pub mod formats;
 pub mod model;
+pub mod morph;
 pub mod pretok;
 pub mod wordpiece;

@@ -17,6 +17,7 @@ use toksmith_core::formats::{self, hf_json, merges_txt, tiktoken};
 use toksmith_core::model::MergeMode;
 use toksmith_core::pretok::Pretokenizer as CorePretok;
 
+mod morph;
 mod train_ext;
 
 create_exception!(
@@ -896,6 +897,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge_tables_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(table_info, m)?)?;
     bytelm::register(m)?;
+    morph::register(m)?;
     m.add("ToksmithError", py.get_type::<ToksmithError>())?;
     m.add(
         "TokenizerFormatError",

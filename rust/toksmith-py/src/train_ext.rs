@@ -44,7 +44,7 @@ fn objective_config(
 }
 
 /// Calls `progress(done, total)` with the GIL; only an explicit False cancels. Python errors are kept.
-fn progress_cb(
+pub(crate) fn progress_cb(
     progress: Option<PyObject>,
     err: Arc<Mutex<Option<PyErr>>>,
 ) -> impl FnMut(usize, usize) -> bool {
@@ -60,7 +60,7 @@ fn progress_cb(
     }
 }
 
-fn take_counter(counter: &mut Counter) -> PyResult<toksmith_core::count::Counter> {
+pub(crate) fn take_counter(counter: &mut Counter) -> PyResult<toksmith_core::count::Counter> {
     counter
         .inner
         .take()
