@@ -161,9 +161,11 @@ def eval_bpb(
     bootstrap: int = 1000,
     seed: int = 0,
     progress: Optional[Callable[[int], None]] = None,
+    byte_level: bool = False,
 ) -> BPBResult:
     """Bits per byte of `docs` under `model` (a loaded causal LM or an HF directory) and its tokenizer (default:
-    the model directory's)."""
+    the model directory's). `byte_level=True` scores each document's bytes exactly under the model seen as a
+    byte-level model (`toksmith.evalbpb_bytes`; about one model row per byte, for small evaluation sets)."""
     from toksmith.transplant.model_io import load_causal_lm, load_tokenizer
 
     if isinstance(model, (str, os.PathLike)):
@@ -172,7 +174,12 @@ def eval_bpb(
     if tokenizer is None:
         raise TransplantError("pass the tokenizer of a loaded model")
     tok = load_tokenizer(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else tokenizer
-    bits, ntok = document_bits(model, tok, docs, prefix, device, batch_tokens, progress)
+    if byte_level:
+        from toksmith.evalbpb_bytes import byte_level_bits
+
+        bits, ntok, _stats = byte_level_bits(model, tok, docs, prefix, device, progress)
+    else:
+        bits, ntok = document_bits(model, tok, docs, prefix, device, batch_tokens, progress)
     nbytes = np.array([len(d.encode("utf-8")) for d in docs], dtype=np.float64)
     lo, hi = bootstrap_ci(bits, nbytes, bootstrap, seed)
     return BPBResult(

@@ -30,6 +30,12 @@ def eval_bpb(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     batch_tokens: int = typer.Option(4096, "--batch-tokens", min=1, help="Tokens per forward batch (memory)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% interval."),
+    byte_level: bool = typer.Option(
+        False,
+        "--byte-level",
+        help="Exact byte-level scoring: each document's bytes under the model seen as a byte-level model (all "
+        "canonical tokenizations of the bytes; toksmith.bytelm). About one model call per byte: small sets only.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
@@ -56,9 +62,10 @@ def eval_bpb(
             batch_tokens=batch_tokens,
             bootstrap=bootstrap,
             progress=lambda n: bar.advance(task, n),
+            byte_level=byte_level,
         )
     if as_json:
-        print(json.dumps({"model": model, **res.to_dict()}))
+        print(json.dumps({"model": model, "byte_level": byte_level, **res.to_dict()}))
     else:
         print(
             f"{res.bpb:.4f} bits/byte (95% CI {res.ci_low:.4f}-{res.ci_high:.4f}), {res.documents} documents, "
