@@ -496,3 +496,19 @@ def test_ensemble_interpolate_is_per_byte_mixture():
     assert abs(ens.logprob(text) - want) < 1e-9
     with pytest.raises(ValueError, match="mode must be one of"):
         ensemble([m1, m2], mode="average")
+
+
+def test_peaked_model_keeps_tiny_byte_probabilities():
+    """Rows where most tokens get ~1e-40 of the mass: a byte whose mass is far below 1e-16 of the row still gets
+    its exact (tiny, non-zero) probability, as the brute force says (range sums never subtract)."""
+    tok = tiny("gpt2")
+    model = Bigram(tok.vocab_size, seed=1)
+    model.table *= 25 / 1.5
+    lm = ByteLM(model, tok)
+    brute = Brute(tok, model, eos_of(tok))
+    for x in [b"ab a", b"a b'l", b"b"]:
+        got, want = np.exp(lm.logp_next_byte(x)), brute.next_byte(x)
+        ok = want > 1e-280
+        assert (got[~ok] < 1e-250).all()
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-7, atol=0)
+    assert np.isfinite(lm.logprob("ab ab abba a b'se", eos=False))

@@ -4,7 +4,7 @@
 //! A *state* is a token sequence `S` whose bytes are a prefix `x[..j]` of the text so far and that is a
 //! canonical prefix (see `bytelm`). Each state carries its probability `Q(S)` under the canonicalised model
 //! and, once the caller has run the language model on it, the masked and renormalised next-token
-//! distribution `Q(. | S)` as prefix sums in the trie's lexicographic order. A live state's trie node is
+//! distribution `Q(. | S)` as a segment tree over the trie's lexicographic order. A live state's trie node is
 //! `x[j..]`: the tokens that can still cover the rest of the text are exactly that node's subtree, so every
 //! next-byte mass is a range sum.
 
@@ -57,9 +57,11 @@ pub struct CoverStats {
 }
 
 struct Dist {
-    /// Prefix sums of the masked row over the trie's lexicographic order (length `n + 1`); times `inv` they
-    /// are those of `Q(t | S)`.
-    cum: Vec<f64>,
+    /// The masked row in the trie's lexicographic order as a segment tree (`2n` entries: the leaves at
+    /// `n..2n`, node `i` the sum of nodes `2i` and `2i + 1`); times `inv` the leaves are `Q(t | S)`. Range sums
+    /// add O(log n) nodes and never subtract: prefix-sum differences lost every range whose mass is below about
+    /// 1e-16 of the mass before it in the row (a byte the model finds very unlikely read as probability 0).
+    tree: Vec<f64>,
     inv: f64,
     /// `Q(EOS | S)`.
     eos: f64,
@@ -68,7 +70,22 @@ struct Dist {
 impl Dist {
     #[inline]
     fn sum(&self, lo: usize, hi: usize) -> f64 {
-        ((self.cum[hi] - self.cum[lo]) * self.inv).max(0.0)
+        let n = self.tree.len() / 2;
+        let (mut l, mut r) = (lo + n, hi + n);
+        let mut s = 0.0f64;
+        while l < r {
+            if l & 1 == 1 {
+                s += self.tree[l];
+                l += 1;
+            }
+            if r & 1 == 1 {
+                r -= 1;
+                s += self.tree[r];
+            }
+            l >>= 1;
+            r >>= 1;
+        }
+        (s * self.inv).max(0.0)
     }
 }
 
@@ -114,9 +131,9 @@ const PAIRBITS_CAP: usize = 4096;
 const POOL_CAP: usize = 32;
 
 fn recycle(pool: &mut Vec<Vec<f64>>, d: Dist) {
-    let Dist { cum, .. } = d;
+    let Dist { tree, .. } = d;
     if pool.len() < POOL_CAP {
-        pool.push(cum);
+        pool.push(tree);
     }
 }
 
@@ -621,27 +638,28 @@ impl ByteCover {
         let t1 = Instant::now();
         let n = self.trie.len();
         let lex = self.trie.lex_ids();
-        let mut cum = self.pool.pop().unwrap_or_default();
-        cum.clear();
-        cum.reserve(n + 1);
-        cum.push(0.0f64);
+        let mut tree = self.pool.pop().unwrap_or_default();
+        tree.clear();
+        tree.resize(2 * n, 0.0f64);
         let mut acc = 0.0f64;
         for (w, &bits) in mask.iter().enumerate() {
-            let base = w * 64;
-            let top = (base + 64).min(n);
             if bits == 0 {
-                cum.extend(std::iter::repeat_n(acc, top - base));
                 continue;
             }
+            let base = w * 64;
+            let top = (base + 64).min(n);
             for (k, &id) in lex[base..top].iter().enumerate() {
                 if bits >> k & 1 == 1 {
                     let v = prob(id as usize);
                     if v > 0.0 && v < f64::INFINITY {
                         acc += v;
+                        tree[n + base + k] = v;
                     }
                 }
-                cum.push(acc);
             }
+        }
+        for i in (1..n).rev() {
+            tree[i] = tree[2 * i] + tree[2 * i + 1];
         }
         let eos_w = match self.cfg.eos.filter(|_| complete) {
             Some(e) => {
@@ -659,7 +677,7 @@ impl ByteCover {
         if z.is_nan() || z <= 0.0 || !z.is_finite() {
             // The model gives no mass to any valid continuation: this state cannot be extended.
             st.dist = Some(Box::new(Dist {
-                cum,
+                tree,
                 inv: 0.0,
                 eos: 0.0,
             }));
@@ -667,7 +685,7 @@ impl ByteCover {
         } else {
             let inv = 1.0 / z;
             st.dist = Some(Box::new(Dist {
-                cum,
+                tree,
                 inv,
                 eos: eos_w * inv,
             }));
