@@ -283,7 +283,7 @@ def test_omp_recovers_an_exact_sparse_combination(base, wordpiece, tmp_path):
         w[target] = 0.7 * w[a_new] - 0.4 * w[b_new]
     bert.save_pretrained(str(donor))
     out = tmp_path / "omp"
-    r = transplant(base, wordpiece, out, method="omp", donor=donor, k=2)
+    r = transplant(base, wordpiece, out, method="omp", donor=donor, k=2, center=False)
     assert r.anchors == len(m.pairs) and r.method == "omp"
     _, e = _emb(out)
     _, e_old = _emb(base)
@@ -292,6 +292,42 @@ def test_omp_recovers_an_exact_sparse_combination(base, wordpiece, tmp_path):
     tok = transformers.AutoTokenizer.from_pretrained(str(out))
     assert tok.convert_ids_to_tokens(a_new) == nv.raw[a_new]
     assert r.specials["[CLS]"] == "role" and r.specials["[SEP]"] == "role" and r.specials["[MASK]"] == "safe"
+
+
+def test_centered_omp_recovers_an_affine_combination(base, wordpiece, tmp_path):
+    """Centred OMP (the default) codes rows around the anchors' mean: an affine combination of two anchors
+    (0.7 * row(a) + 0.3 * row(b)) maps to the same combination of their base rows, and a token whose donor row is
+    the anchors' mean row gets the base anchors' mean row. Plain OMP (center=False) cannot write the mean of all
+    anchors with k=2 atoms, so its row differs."""
+    donor = tmp_path / "donor"
+    import shutil
+
+    shutil.copytree(wordpiece, donor)
+    bert = transformers.AutoModel.from_pretrained(str(donor))
+    from toksmith.transplant.model_io import load_tokenizer, tokenizer_vocab
+
+    nv = tokenizer_vocab(load_tokenizer(wordpiece))
+    ov = tokenizer_vocab(load_tokenizer(base))
+    m = match_anchors(nv, ov)
+    (a_new, a_old), (b_new, b_old) = m.pairs[5], m.pairs[9]
+    target, middle = m.unmatched[0], m.unmatched[1]
+    new_ids = torch.tensor([p[0] for p in m.pairs])
+    old_ids = torch.tensor([p[1] for p in m.pairs])
+    with torch.no_grad():
+        w = bert.get_input_embeddings().weight
+        w[target] = 0.7 * w[a_new] + 0.3 * w[b_new]
+        w[middle] = w[new_ids].mean(0)
+    bert.save_pretrained(str(donor))
+    _, e_old = _emb(base)
+    want = 0.7 * e_old[a_old] + 0.3 * e_old[b_old]
+    want_mid = e_old[old_ids].mean(0)
+    transplant(base, wordpiece, tmp_path / "c", method="omp", donor=donor, k=2)
+    _, e = _emb(tmp_path / "c")
+    assert torch.allclose(e[target], want, atol=1e-4)
+    assert torch.allclose(e[middle], want_mid, atol=1e-4)
+    transplant(base, wordpiece, tmp_path / "p", method="omp", donor=donor, k=2, center=False)
+    _, e_plain = _emb(tmp_path / "p")
+    assert not torch.allclose(e_plain[middle], want_mid, atol=1e-2)
 
 
 def test_hybrid_with_sentence_embedder(base, wordpiece, other_bpe, tmp_path):

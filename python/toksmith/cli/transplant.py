@@ -38,6 +38,12 @@ def transplant(
     ),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda: where the OMP / similarity kernels run."),
     untie: bool = typer.Option(False, "--untie", help="Give a tied model a separate output head."),
+    center: bool = typer.Option(
+        True,
+        "--center/--no-center",
+        help="OMP: code each row relative to the anchors' mean row in both spaces (default); --no-center is the "
+        "plain OMP of the paper and of mergekit-tokensurgeon.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
@@ -67,6 +73,7 @@ def transplant(
         device=device,
         untie=untie,
         overwrite=overwrite,
+        center=center,
         log=log,
     )
     if as_json:

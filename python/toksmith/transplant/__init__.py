@@ -81,13 +81,15 @@ def transplant(
     untie: bool = False,
     overwrite: bool = False,
     options: Optional[dict] = None,
+    center: bool = True,
     log: Optional[Callable[[str], None]] = None,
 ) -> TransplantReport:
     """Transplant `new_tokenizer` (an HF directory, a `tokenizer.json` or a `.tiktoken` file) into the HF causal
     LM directory `base`, writing a complete HF directory `out` (atomically). `method` defaults to `omp` with a
     `donor`, else `hybrid`; `k` is the number of OMP atoms (default 64) or the hybrid's global neighbours
     (default 8). Control tokens of the base that the new tokenizer lacks (chat template, FIM, ...) are added to
-    it with their rows. Tied embeddings stay tied unless `untie`."""
+    it with their rows. Tied embeddings stay tied unless `untie`. `center` (OMP): code rows relative to the
+    anchors' mean row in each space (default; `False` is the plain OMP of the paper and mergekit)."""
     t0 = time.perf_counter()
     say = log or (lambda s: None)
     method = method or ("omp" if donor is not None else "hybrid")
@@ -178,7 +180,7 @@ def transplant(
         donor_input=donor_in,
         donor_head=donor_head,
         aux_embedder=str(aux_embedder) if aux_embedder is not None else None,
-        options=dict(options or {}),
+        options={"center": center, **dict(options or {})},
     )
     n_new = new_vocab.size
     init = METHODS[method]
