@@ -70,6 +70,22 @@ impl Default for TrainConfig {
 /// Progress reports: (merges done, merges planned). Return `false` to cancel.
 pub type ProgressFn<'a> = dyn FnMut(usize, usize) -> bool + 'a;
 
+/// Pair counts and per-pair word lists of consecutive word ranges (one shard per range, in range order),
+/// added together. Merging in that fixed order keeps every pair's word list in word order.
+pub(crate) fn merge_pair_shards(parts: Vec<PairTables>) -> PairTables {
+    let mut pc: FxHashMap<u64, i64> = FxHashMap::default();
+    let mut pw: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+    for (a, b) in parts {
+        for (k, v) in a {
+            *pc.entry(k).or_insert(0) += v;
+        }
+        for (k, mut v) in b {
+            pw.entry(k).or_default().append(&mut v);
+        }
+    }
+    (pc, pw)
+}
+
 #[inline(always)]
 fn pack(a: u32, b: u32) -> u64 {
     ((a as u64) << 32) | b as u64
@@ -80,7 +96,7 @@ fn unpack(p: u64) -> (u32, u32) {
 }
 
 /// Pair counts and, per pair, the words holding it.
-type PairTables = (FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>);
+pub(crate) type PairTables = (FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>);
 
 /// State of the merge loop; public so other trainers (supertokens, morphology) can drive it.
 pub struct BpeState {
@@ -183,19 +199,7 @@ impl BpeState {
                 (pc, pw)
             })
             .collect();
-        // Merge in a fixed order so the per-pair word lists are in word order.
-        let mut pc: FxHashMap<u64, i64> = FxHashMap::default();
-        let mut pw: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-        for (a, b) in parts {
-            for (k, v) in a {
-                *pc.entry(k).or_insert(0) += v;
-            }
-            for (k, mut v) in b {
-                pw.entry(k).or_default().append(&mut v);
-            }
-        }
-        self.pair_counts = pc;
-        self.pair_words = pw;
+        (self.pair_counts, self.pair_words) = merge_pair_shards(parts);
     }
 
     /// Words (indices into `words`) that may hold `pair`: a superset, possibly with repeats.

@@ -11,7 +11,7 @@
 
 use super::{chunk_boundaries, MorphError, Segmenter};
 use crate::bpe::scorer::{Frequency, PairSelector, PairView};
-use crate::bpe::{BpeState, ProgressFn, TrainError};
+use crate::bpe::{merge_pair_shards, BpeState, PairTables, ProgressFn, TrainError};
 use crate::model::{AddedToken, BpeModel, MergeMode};
 use crate::pretok::Pretokenizer;
 use rayon::prelude::*;
@@ -80,8 +80,6 @@ pub struct MorphState {
     wb: i64,
 }
 
-type Tables = (FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>);
-
 impl MorphState {
     /// `bounds[i]`: byte offsets of the boundaries inside chunk `i`.
     pub fn new(
@@ -136,7 +134,7 @@ impl MorphState {
     fn count_pairs(&mut self) {
         let n = self.words.len();
         let step = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
-        let parts: Vec<Tables> = (0..n)
+        let parts: Vec<PairTables> = (0..n)
             .step_by(step)
             .collect::<Vec<_>>()
             .into_par_iter()
@@ -162,18 +160,7 @@ impl MorphState {
                 (pc, pw)
             })
             .collect();
-        let mut pc: FxHashMap<u64, i64> = FxHashMap::default();
-        let mut pw: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-        for (a, b) in parts {
-            for (k, v) in a {
-                *pc.entry(k).or_insert(0) += v;
-            }
-            for (k, mut v) in b {
-                pw.entry(k).or_default().append(&mut v);
-            }
-        }
-        self.pair_counts = pc;
-        self.pair_words = pw;
+        (self.pair_counts, self.pair_words) = merge_pair_shards(parts);
     }
 
     pub fn view(&self) -> PairView<'_> {
