@@ -82,6 +82,22 @@ def _feed_small(counter: _core.Counter, files: list[Path], tick: Callable[[int],
     tick(sum(len(d) for d in datas))
 
 
+def _input_files(
+    inputs: Sequence[str | os.PathLike] | None, corpus: str | None, texts: object, dataset: object, st: TrainStats
+) -> list[Path]:
+    """The files to count (inputs, then the named corpus), recorded in `st`; CorpusError when nothing is given."""
+    files: list[Path] = []
+    if inputs:
+        files += expand_inputs(inputs)
+        st.inputs += [str(i) for i in inputs]
+    if corpus:
+        files += resolve(corpus)
+        st.inputs.append(f"corpus:{corpus}")
+    if not files and texts is None and dataset is None:
+        raise CorpusError("no input: give files, texts, a corpus name or a dataset")
+    return files
+
+
 def count(
     inputs: Sequence[str | os.PathLike] | None = None,
     *,
@@ -117,15 +133,7 @@ def count(
         )  # fmt: skip
     counter = _core.Counter(pretokenizer, threads, budget)
     st = stats if stats is not None else TrainStats()
-    files: list[Path] = []
-    if inputs:
-        files += expand_inputs(inputs)
-        st.inputs += [str(i) for i in inputs]
-    if corpus:
-        files += resolve(corpus)
-        st.inputs.append(f"corpus:{corpus}")
-    if not files and texts is None and dataset is None:
-        raise CorpusError("no input: give files, texts, a corpus name or a dataset")
+    files = _input_files(inputs, corpus, texts, dataset, st)
     total = _file_sizes(files)
     done = 0
 
@@ -193,15 +201,7 @@ def _count_ray(
     from toksmith.distributed import count_ray
 
     st = stats if stats is not None else TrainStats()
-    files: list[Path] = []
-    if inputs:
-        files += expand_inputs(inputs)
-        st.inputs += [str(i) for i in inputs]
-    if corpus:
-        files += resolve(corpus)
-        st.inputs.append(f"corpus:{corpus}")
-    if not files and texts is None and dataset is None:
-        raise CorpusError("no input: give files, texts, a corpus name or a dataset")
+    files = _input_files(inputs, corpus, texts, dataset, st)
     res = count_ray(
         files,
         texts=texts,
