@@ -330,6 +330,53 @@ def test_centered_omp_recovers_an_affine_combination(base, wordpiece, tmp_path):
     assert not torch.allclose(e_plain[middle], want_mid, atol=1e-2)
 
 
+def _mean_pooled(model_dir: Path, texts: list[str]):
+    """Reference donor vectors, one string at a time (no padding): mean of the last hidden states, unit norm."""
+    tok = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+    model = transformers.AutoModel.from_pretrained(str(model_dir)).eval()
+    out = []
+    with torch.no_grad():
+        for t in texts:
+            enc = tok(t, return_tensors="pt", truncation=True, max_length=32)
+            if enc["input_ids"].shape[1] == 0:  # e.g. a whitespace token: no pieces, a zero vector
+                out.append(torch.zeros(model.config.hidden_size))
+                continue
+            out.append(torch.nn.functional.normalize(model(**enc).last_hidden_state[0].mean(0), dim=0))
+    return torch.stack(out)
+
+
+def test_contextual_omp_codes_over_every_old_token(base, wordpiece, tmp_path, monkeypatch):
+    """donor_space="contextual", k=1, no centring: each new row is <d_j, t> * base row j for the old token j whose
+    donor vector (the donor run on the token's string) best matches the new token's, over *all* old tokens (not
+    only anchors). Checked against donor vectors computed here one string at a time."""
+    monkeypatch.setenv("TOKSMITH_CACHE", str(tmp_path / "cache"))
+    from toksmith.transplant.methods.aux import token_text
+    from toksmith.transplant.model_io import load_tokenizer, tokenizer_vocab
+
+    out = tmp_path / "ctx"
+    r = transplant(base, wordpiece, out, method="omp", donor=wordpiece, k=1, center=False, donor_space="contextual")
+    nv = tokenizer_vocab(load_tokenizer(wordpiece))
+    ov = tokenizer_vocab(load_tokenizer(base))
+    m = match_anchors(nv, ov)
+    assert r.initialised == len(m.unmatched) > 0
+    _, e = _emb(out)
+    _, e_old = _emb(base)
+    regular = [i for i in ov.ids() if i < e_old.shape[0]]
+    assert len(regular) > len(m.pairs)  # the dictionary is larger than the anchor set
+    d_old = _mean_pooled(wordpiece, [token_text(ov.tokens[i]) for i in regular])
+    targets = m.unmatched[:12]
+    d_new = _mean_pooled(wordpiece, [token_text(nv.tokens[i]) for i in targets])
+    for t, v in zip(targets, d_new):
+        corr = d_old @ v
+        best = corr.abs().max()
+        ok = [j for j in range(len(regular)) if corr[j].abs() > best - 1e-4]
+        assert any(torch.allclose(e[t], corr[j] * e_old[regular[j]], atol=1e-3) for j in ok), t
+    assert torch.equal(e[m.pairs[0][0]], e_old[m.pairs[0][1]])  # anchors keep their rows
+    assert list((tmp_path / "cache" / "aux").glob("*.pt"))  # the old vocabulary's vectors are cached
+    with pytest.raises(TransplantError, match="donor space"):
+        transplant(base, wordpiece, tmp_path / "x", method="omp", donor=wordpiece, donor_space="dense")
+
+
 def test_hybrid_with_sentence_embedder(base, wordpiece, other_bpe, tmp_path):
     r = transplant(base, other_bpe, tmp_path / "h", method="hybrid", aux_embedder=wordpiece, k=4)
     _, e = _emb(tmp_path / "h")

@@ -82,6 +82,7 @@ def transplant(
     overwrite: bool = False,
     options: Optional[dict] = None,
     center: bool = True,
+    donor_space: str = "static",
     log: Optional[Callable[[str], None]] = None,
 ) -> TransplantReport:
     """Transplant `new_tokenizer` (an HF directory, a `tokenizer.json` or a `.tiktoken` file) into the HF causal
@@ -89,12 +90,16 @@ def transplant(
     `donor`, else `hybrid`; `k` is the number of OMP atoms (default 64) or the hybrid's global neighbours
     (default 8). Control tokens of the base that the new tokenizer lacks (chat template, FIM, ...) are added to
     it with their rows. Tied embeddings stay tied unless `untie`. `center` (OMP): code rows relative to the
-    anchors' mean row in each space (default; `False` is the plain OMP of the paper and mergekit)."""
+    anchors' mean row in each space (default; `False` is the plain OMP of the paper and mergekit). `donor_space`
+    (OMP): `static` codes over the donor's embedding rows of the anchors; `contextual` runs the donor on token
+    strings and codes over every old token (`methods/omp.py`)."""
     t0 = time.perf_counter()
     say = log or (lambda s: None)
     method = method or ("omp" if donor is not None else "hybrid")
     if method not in METHOD_NAMES:
         raise TransplantError(f"unknown method {method!r}: one of {', '.join(METHOD_NAMES)}")
+    if donor_space not in ("static", "contextual"):
+        raise TransplantError(f"unknown donor space {donor_space!r}: static or contextual")
     if method == "omp" and donor is None:
         raise TransplantError("method omp needs a donor model that uses the new tokenizer (--donor)")
     k = DEFAULT_K.get(method, 64) if k is None else int(k)
@@ -180,7 +185,12 @@ def transplant(
         donor_input=donor_in,
         donor_head=donor_head,
         aux_embedder=str(aux_embedder) if aux_embedder is not None else None,
-        options={"center": center, **dict(options or {})},
+        options={
+            "center": center,
+            "donor_space": donor_space,
+            "donor_path": str(donor) if donor is not None else None,
+            **dict(options or {}),
+        },
     )
     n_new = new_vocab.size
     init = METHODS[method]
