@@ -19,7 +19,9 @@ use crate::encode::Encoder;
 use crate::model::MergeMode;
 use rustc_hash::FxHashMap;
 
-/// Creation rank of the initial byte parts (ranks are shifted by one so that bytes come first).
+/// Creation rank of the initial parts, bytes (characters and fallback bytes for SentencePiece-style models;
+/// the facts above hold for any alphabet of initial symbols). Ranks are shifted by one so that they come
+/// first.
 const BYTE: u32 = 0;
 pub const INF: u32 = u32::MAX;
 
@@ -71,16 +73,16 @@ fn bpe_traced(
     piece: &[u8],
 ) -> (Vec<u32>, Option<(u32, u32, u32)>) {
     let model = enc.model();
-    let byte_id = |b: u8| {
-        enc.token_to_id(&[b])
-            .expect("validated: all bytes are tokens")
-    };
-    // parts: (start, id)
-    let mut parts: Vec<(usize, u32)> = piece
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| (i, byte_id(b)))
+    // parts: (start, id); initial symbols are bytes, or characters for SentencePiece-style models
+    let mut parts: Vec<(usize, u32)> = enc
+        .initial_ids(piece)
+        .into_iter()
+        .map(|(i, id)| {
+            assert!(id != u32::MAX, "validated: all bytes are tokens");
+            (i as usize, id)
+        })
         .collect();
+    let n_initial = parts.len();
     let mut last = None;
     let rank_at = |parts: &[(usize, u32)], i: usize| -> Option<(u32, u32)> {
         if i + 1 >= parts.len() {
@@ -113,7 +115,7 @@ fn bpe_traced(
         parts.remove(i + 1);
     }
     let ids = parts.into_iter().map(|p| p.1).collect::<Vec<_>>();
-    let last = if ids.len() == 1 && piece.len() > 1 {
+    let last = if ids.len() == 1 && n_initial > 1 {
         last
     } else {
         None
@@ -146,7 +148,7 @@ impl PairValidity {
         let mut created = vec![INF; n_ids];
         for &t in tokens {
             let bytes = model.vocab[t as usize].as_deref().unwrap_or_default();
-            if bytes.len() == 1 {
+            if enc.initial_ids(bytes).len() == 1 {
                 proper[t as usize] = true;
                 created[t as usize] = BYTE;
                 continue;
