@@ -46,10 +46,12 @@ def sp_flores(tmp_path_factory, flores_zip: Path) -> SpFixture:
 @pytest.fixture(scope="session")
 def flores_test_lines(flores_zip: Path) -> list[str]:
     with zipfile.ZipFile(flores_zip) as z:
-        return [ln for lang in FLORES_TEST for ln in z.read(f"devtest/{lang}.devtest").decode("utf-8").splitlines()[:40]]
+        read = [z.read(f"devtest/{lang}.devtest").decode("utf-8") for lang in FLORES_TEST]
+    return [ln for text in read for ln in text.splitlines()[:40]]
 
 
-EDGE = ["", " ", "  x", " Hello", "a\nb", "日本語 😀 ▁x", "ÿ", "▁", "x▁ y", "\t\t", "ü é x あ", "a  ", "<s>Hi</s> there"]
+EDGE = ["", " ", "  x", " Hello", "a\nb", "日本語 😀 ▁x", "ÿ", "▁", "x▁ y", "\t\t", "ü é x あ", "a  "]
+EDGE += ["<s>Hi</s> there", "</s>", " <s> a"]
 
 
 def _check_encoders(fx: SpFixture, texts: list[str]) -> int:

@@ -173,9 +173,10 @@ class ByteLM:
     `eos_id`: the end-of-text token (`"auto"`: the tokenizer's `<|endoftext|>`, `</s>`, ... if any; `None`:
     texts never end). `context`: token ids put before every text (a BOS token, a chat template ending in a
     special token); the text is tokenized on its own after them. `"auto"`: the special tokens the tokenizer's
-    `TemplateProcessing` post-processor puts before a text (Llama's `<s>`), if any. `mode`: `"canonical"` (exact) or `"beam"`
-    (approximate marginal over all tokenizations, `beam` states). `prune` > 0 drops covering states below that
-    fraction of the best one (faster, approximate). `max_batch`: prefixes per model call.
+    `TemplateProcessing` post-processor puts before a text (Llama's `<s>`), if any. `mode`: `"canonical"`
+    (exact) or `"beam"` (approximate marginal over all tokenizations, `beam` states). `prune` > 0 drops
+    covering states below that fraction of the best one (faster, approximate). `max_batch`: prefixes per model
+    call.
 
     `fast_forward` (default on): when conditioning on a new prompt (`logp_next_byte`, `generate`), the prompt's
     head up to its last stable pre-token chunk start is tokenized canonically and given to the model as context,

@@ -82,7 +82,7 @@ pub struct BpeModel {
     /// HF `ignore_merges`: a chunk that is a whole token is emitted as that token without merging.
     pub ignore_merges: bool,
     /// SentencePiece-style BPE with byte fallback (`None`: byte-level BPE).
-    pub sp: Option<SentencePiece>,
+    pub sp: Option<Box<SentencePiece>>,
 }
 
 impl BpeModel {

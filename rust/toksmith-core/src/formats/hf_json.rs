@@ -565,11 +565,11 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
                     "byte_fallback without a <0x{b:02X}> token"
                 )));
             }
-            Some(SentencePiece {
+            Some(Box::new(SentencePiece {
                 prepend,
                 strip_decoded,
                 fallback,
-            })
+            }))
         }
         None => None,
     };
