@@ -13,7 +13,8 @@
 //! The left spines form a forest (parent of `t` = its left part). Laid out depth-first with children in
 //! increasing creation rank, the tokens `t` whose left spine holds `y` with `consumed(y) >= r` are `y` itself
 //! plus a contiguous range. So the tokens that may not follow `a` are a short list of ranges, computed once
-//! per `a`. Non-monotone models fall back to re-encoding each pair.
+//! per `a`. Non-monotone models (SentencePiece conversions list every split of a piece, some using pieces made
+//! later) re-encode the pairs whose spines meet some merge, which is exact for any merge order.
 
 use crate::encode::Encoder;
 use crate::model::MergeMode;
@@ -294,11 +295,31 @@ impl PairValidity {
             return vec![(0, self.ord_ids.len() as u32)];
         }
         if !self.monotone {
-            // Fallback: re-encode every pair.
-            for p in 0..self.ord_ids.len() {
-                let t = self.ord_ids[p];
-                if !self.pair_valid_reencode(enc, a, t) {
-                    ranges.push((p as u32, p as u32 + 1));
+            // Fallback: re-encode the pairs that may merge across. Before the first merge across `a | t`, both
+            // sides evolve as if alone (locality), so that merge joins a part on the right spine of `a` (the
+            // parts at its right end over time) to one on the left spine of `t`: only the tokens whose left
+            // spine holds some `y` of a merge `(x, y)` with `x` on the right spine of `a` (a forest subtree
+            // each) can be invalid. Exact, with no assumption on the merge order.
+            let mut cand: Vec<(u32, u32)> = Vec::new();
+            let mut x = a;
+            loop {
+                for &(y, _) in &self.by_left[x as usize] {
+                    let oy = self.ord[y as usize];
+                    if oy != INF {
+                        cand.push((oy, self.end[y as usize]));
+                    }
+                }
+                match self.split[x as usize] {
+                    Some(s) => x = s.right,
+                    None => break,
+                }
+            }
+            for (s, e) in merge_ranges(cand) {
+                for p in s..e {
+                    let t = self.ord_ids[p as usize];
+                    if !self.pair_valid_reencode(enc, a, t) {
+                        ranges.push((p, p + 1));
+                    }
                 }
             }
             return merge_ranges(ranges);
