@@ -324,3 +324,18 @@ def test_sp_real_vocabulary_masks(sp_flores, flores_test_lines):
             assert hf.encode(text, add_special_tokens=False).ids == seq, (text, seq)
             checked += 1
     assert checked > 300
+
+
+def test_analysis_loads_sentencepiece_in_rust(sp_flores, flores_test_lines):
+    """`toksmith analyze`/`premium` count SentencePiece byte-fallback files in Rust now: same ids as HF, and
+    token spans on the text's bytes (the dummy-prefix space is not in the text)."""
+    from toksmith.analysis.tokenizers import load
+
+    rust = load(str(sp_flores.metaspace))
+    hf = load(f"hf:{sp_flores.metaspace}")
+    assert rust.backend.startswith("toksmith (Rust)") and not hf.backend.startswith("toksmith")
+    texts = flores_test_lines[::25] + [" lead", "a\u2581b", "x"]
+    assert [list(x) for x in rust.encode(texts)] == [list(x) for x in hf.encode(texts)]
+    for text, sp in zip(texts, rust.spans(texts)):
+        assert sp[0][1] == 0 and sp[-1][2] == len(text.encode()), text
+        assert all(a[2] == b[1] for a, b in zip(sp, sp[1:]))
