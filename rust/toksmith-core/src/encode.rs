@@ -21,6 +21,8 @@ const NO_RANK: u32 = u32::MAX;
 const NO_BYTE: u32 = u32::MAX;
 /// Chunks longer than this (in bytes) are merged with a heap instead of linear scans.
 const HEAP_THRESHOLD: usize = 128;
+/// SentencePiece-style chunks (whole texts) longer than this are not cached.
+const SP_CACHE_MAX: usize = 256;
 /// The cache is cleared when it holds this many chunks.
 const CACHE_CAP: usize = 1 << 18;
 
@@ -501,13 +503,19 @@ impl Encoder {
             out.push(self.byte_ids[chunk[0] as usize]);
             return;
         }
-        if let Some(ids) = cache.get(chunk) {
-            out.extend_from_slice(ids);
-            return;
+        // SentencePiece-style models encode whole texts as one chunk: only short ones are worth a cache entry
+        let cacheable = self.model.sp.is_none() || chunk.len() <= SP_CACHE_MAX;
+        if cacheable {
+            if let Some(ids) = cache.get(chunk) {
+                out.extend_from_slice(ids);
+                return;
+            }
         }
         let s = out.len();
         self.bpe(chunk, out);
-        cache.put(chunk, &out[s..]);
+        if cacheable {
+            cache.put(chunk, &out[s..]);
+        }
     }
 
     /// Encode text, treating added/special tokens as plain text.

@@ -233,6 +233,11 @@ impl ByteCover {
                 )));
             }
         }
+        if model.sp.is_some() && model.ignore_merges {
+            return Err(BytelmError::Unsupported(
+                "byte-fallback BPE with ignore_merges=true".into(),
+            ));
+        }
         // One id per distinct byte string: the one the encoder emits.
         let mut tokens: Vec<(u32, &[u8])> = Vec::new();
         for (id, t) in model.vocab.iter().enumerate() {

@@ -514,6 +514,13 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
                     fallback[byte as usize] = id as u32;
                     vec![byte]
                 }
+                // pieces spell spaces as "▁"; a piece with a real space could never be produced and would
+                // collide with the "▁" spelling in the byte view
+                None if s.contains(' ') => {
+                    return Err(unsupported(format!(
+                        "byte-fallback BPE piece {s:?} holds a space"
+                    )))
+                }
                 None => s.replace('\u{2581}', " ").into_bytes(),
             }
         } else {
