@@ -22,6 +22,7 @@ from toksmith.bytelm import ByteLM, ensemble
 
 pytest.importorskip("sentencepiece")
 pytest.importorskip("transformers")
+pytest.importorskip("google.protobuf")  # transformers' SentencePieceExtractor reads the model proto
 tokenizers = pytest.importorskip("tokenizers")
 
 # A tiny corpus: "é" and "\n" are characters of the vocabulary; "x", "ü" (same lead byte as "é"), "あ" and
