@@ -37,6 +37,15 @@ def sp_tiny(tmp_path_factory) -> SpFixture:
     return train_sp(TINY, tmp_path_factory.mktemp("sp_tiny"), 275, coverage=0.98)
 
 
+# "あ" and "い" are characters of this vocabulary, "う" (same first two bytes E3 81) and "x" are not.
+KANA = ["あい あい ab あいa いあ b", "ab あ い ba あいあい"] * 4 + ["う x"]
+
+
+@pytest.fixture(scope="session")
+def sp_kana(tmp_path_factory) -> SpFixture:
+    return train_sp(KANA, tmp_path_factory.mktemp("sp_kana"), 272, coverage=0.98)
+
+
 @pytest.fixture(scope="session")
 def sp_flores(tmp_path_factory, flores_zip: Path) -> SpFixture:
     with zipfile.ZipFile(flores_zip) as z:
@@ -201,6 +210,34 @@ def test_sp_next_byte_equals_brute_force(sp_tiny, layout):
     # after C3: "é" (a token) and fallback characters such as "ü"; never C3 A9 as fallback bytes
     p = np.exp(lm.logp_next_byte(b"a\xc3"))
     assert p[0xA9] > 0 and p[0xBC] > 0
+
+
+KANA_PREFIXES = [b"", b"\xe3", b"\xe3\x81", b"a\xe3\x81", b"\xe3\x81\x86", b"\xe3\x81\x82", b"\xe3\x81\x84\xe3"]
+
+
+def test_sp_fallback_needs_a_character_outside_the_vocabulary(sp_kana):
+    """After E3 81 the next byte may be 82 ("あ", a token) or 86 ("う", fallback bytes); the fallback reading
+    <E3><81> survives 86 only, and the distributions equal the brute force."""
+    tok, model, brute = _setup(sp_kana, 3)
+    lm = ByteLM(model, tok, context=())
+    for x in KANA_PREFIXES:
+        got = np.exp(lm.logp_next_byte(x))
+        want = brute.next_byte(b" " + x)
+        assert np.abs(got - want).max() < 1e-9, (x, np.abs(got - want).max())
+    p = np.exp(lm.logp_next_byte(b"\xe3\x81"))
+    assert p[0x82] > 0 and p[0x84] > 0 and p[0x86] > 0 and p[0x83] > 0
+    lm.logp_next_byte(b"\xe3\x81\x82")
+    fb = {tok.token_to_id(bytes([b])) for b in (0xE3, 0x81, 0x82)}
+    assert all(not fb <= set(lm._cover.tokens(s)) for s in lm._cover.live())  # no <E3><81><82> reading
+    cover = lm._cover
+    for x in [b"a\xe3\x81\x86b", b"\xe3\x81\x82\xe3\x81\x84 x"]:
+        for i in range(len(x) + 1):
+            lm._goto(x[:i])
+            for sid in cover.live():
+                if cover.state_end(sid) == i + 1:
+                    seq = tuple(cover.tokens(sid))
+                    slow = {t for t in brute.ids if brute.valid(seq + (t,))}
+                    assert set(cover.valid_next(sid)) == slow, (x[:i], seq)
 
 
 def test_sp_validity_mask_equals_reencoding(sp_tiny):
