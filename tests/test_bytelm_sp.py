@@ -377,3 +377,33 @@ def test_analysis_loads_sentencepiece_in_rust(sp_flores, flores_test_lines):
     for text, sp in zip(texts, rust.spans(texts)):
         assert sp[0][1] == 0 and sp[-1][2] == len(text.encode()), text
         assert all(a[2] == b[1] for a, b in zip(sp, sp[1:]))
+
+
+def test_sp_pair_validity_real_vocabulary(sp_flores):
+    """Pair validity on the 1500-piece FLORES vocabulary (non-monotone merges: the event simulation) equals HF
+    re-encoding of every pair `[a, t]` for a sample of first tokens `a`."""
+    tok = toksmith.bytelm.as_tokenizer(sp_flores.metaspace)
+    hf = tokenizers.Tokenizer.from_file(str(sp_flores.metaspace))
+    row = np.zeros(tok.vocab_size)
+    lm = ByteLM(lambda prefixes: np.tile(row, (len(prefixes), 1)), tok, fast_forward=False)
+    cover = lm._cover
+    fallback = {hf.token_to_id(f"<0x{b:02X}>") for b in range(256)}
+    added = {i for _c, i, _s in tok.added_tokens}
+    pieces = [i for i in range(tok.vocab_size) if i not in fallback and i not in added]
+    firsts = [i for i in pieces if tok.id_to_bytes(i).startswith(b" ")]
+    rng = np.random.default_rng(1)
+    checked = invalid = 0
+    for a in rng.choice(firsts, size=30, replace=False):
+        a = int(a)
+        text = tok.id_to_bytes(a).decode("utf-8")
+        if hf.encode(text, add_special_tokens=False).ids != [a]:
+            continue  # not proper: never emitted
+        lm._goto(text[1:].encode())
+        (sid,) = [s for s in cover.live() if cover.tokens(s) == [a]]
+        fast = set(cover.valid_next(sid)) - fallback
+        pairs = [text + tok.id_to_bytes(t).decode("utf-8") for t in pieces]
+        slow = {t for t, e in zip(pieces, hf.encode_batch(pairs, add_special_tokens=False)) if e.ids == [a, t]}
+        assert fast == slow, (text, fast ^ slow)
+        checked += 1
+        invalid += len(pieces) - len(slow)
+    assert checked >= 20 and invalid > 50

@@ -42,8 +42,8 @@
 //! completion), and with a dummy prefix the first token starts with the space. The end of the last fallback
 //! character is a stable point ([`ByteCover::stable_start`], [`ByteCover::reset_tail`]). A literal `"▁"` reads
 //! as a space to the tokenizer and is never decoded, so a text holding one has probability 0. The merge lists
-//! of SentencePiece conversions name every split of a piece and are not rank-monotone: `validity` re-encodes
-//! the candidate pairs whose spines meet a merge (exact, slower per new last token).
+//! of SentencePiece conversions name every split of a piece and are not rank-monotone: `validity` then tests
+//! the candidate pairs whose spines meet a merge by replaying both tokens' own merge sequences (exact).
 //!
 //! # Validity, exactly and fast
 //!

@@ -844,6 +844,7 @@ fn sp_pair_validity_non_monotone_equals_reencoding() {
             let direct = out == [a, t];
             let trie = TokenTrie::new(&[], 0);
             assert_eq!(fresh.pair_ok(&enc, &trie, a, t), direct, "{a} {t}");
+            assert_eq!(fresh.pair_valid_events(a, t), direct, "events {a} {t}");
         }
     }
 }
