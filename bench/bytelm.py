@@ -3,7 +3,9 @@
     python bench/bytelm.py [--bytes 3000] [--gen 200] [--json out.json]
 
 1. Bookkeeping: the exact covering structure follows held-out English (Gutenberg) byte by byte for GPT-2 and
-   cl100k ranks and SmolLM2's tokenizer.json. Every covering state gets the same fixed random next-token row
+   cl100k ranks, SmolLM2's tokenizer.json and a SentencePiece BPE with byte fallback (Llama 2 layout, trained
+   here on the rest of the held-out file with `--sp-vocab` pieces and converted as `transformers` does;
+   needs `sentencepiece` and `transformers`). Every covering state gets the same fixed random next-token row
    (made once, outside the timers), so what is timed is the Rust side only, as thread CPU time (the machine
    is shared): per byte (`push` + `next_byte`) and per model row (validity mask + prefix sums). A first
    stretch of text ("cold") builds the one-off context tables and pair-validity lists; the numbers are then
@@ -59,10 +61,11 @@ def bookkeeping(name: str, tok, warm: bytes, data: bytes) -> dict:
     t0 = time.thread_time()
     cover = toksmith._core.ByteCover(tok._core, None, True, 16, 0.0)
     build = time.thread_time() - t0
-    cb, cr, crows, _ = _follow(cover, warm, row)
+    prefix = bytes(cover.stream_prefix)  # SentencePiece's dummy-prefix space
+    cb, cr, crows, _ = _follow(cover, prefix + warm, row)
     tables0 = cover.stats()["context_tables"]
     cover.reset()
-    wb, wr, rows, max_live = _follow(cover, data, row)
+    wb, wr, rows, max_live = _follow(cover, prefix + data, row)
     st = cover.stats()
     return {
         "tokenizer": name,
@@ -78,7 +81,21 @@ def bookkeeping(name: str, tok, warm: bytes, data: bytes) -> dict:
         "us_per_row": round(wr / rows * 1e6, 1),
         "us_per_byte_total": round((wb + wr) / len(data) * 1e6, 1),
         "context_tables_built_while_measuring": st["context_tables"] - tables0,
+        "pair_lists": st["pair_lists"],
+        "monotone_merges": st["monotone_merges"],
     }
+
+
+def sentencepiece_tokenizer(shared: Path, vocab: int, out: Path) -> Path:
+    """A SentencePiece BPE with byte fallback trained on held-out Gutenberg past the measured stretches, as a
+    Llama-2-style tokenizer.json (Metaspace layout)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from sp_fixture import train_sp
+
+    text = (shared / "corpora" / "gutenberg-en" / "heldout.txt").read_text(encoding="utf-8")
+    return train_sp(text[100_000:].splitlines(), out, vocab).metaspace
 
 
 class TokenBigram:
@@ -156,6 +173,7 @@ def main() -> None:
     ap.add_argument("--bytes", type=int, default=3000)
     ap.add_argument("--gen", type=int, default=200)
     ap.add_argument("--json", type=str, default=None)
+    ap.add_argument("--sp-vocab", type=int, default=32000, help="SentencePiece vocabulary (0: skip)")
     a = ap.parse_args()
     shared = find_shared()
     if shared is None:
@@ -164,11 +182,18 @@ def main() -> None:
     data = heldout(shared, a.bytes, offset=60_000)
     res = {"bookkeeping": [], "rows": None}
     tk = shared / "tokenizers"
-    for name, spec in [
+    specs = [
         ("gpt2 (tiktoken ranks)", tk / "gpt2.tiktoken"),
         ("cl100k_base (tiktoken ranks)", tk / "cl100k_base.tiktoken"),
         ("SmolLM2-135M tokenizer.json (merges)", tk / "smollm2-135m" / "tokenizer.json"),
-    ]:
+    ]
+    if a.sp_vocab:
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="toksmith-sp-"))
+        sp = sentencepiece_tokenizer(shared, a.sp_vocab, tmp)
+        specs.append((f"SentencePiece BPE + byte fallback ({a.sp_vocab})", sp))
+    for name, spec in specs:
         if not spec.exists():
             continue
         tok, _ = _as_tokenizer(spec)

@@ -13,6 +13,16 @@ of the whole text so far, and renormalised. Every text `y` then has one token pa
 inside a UTF-8 character). `logprob(y)` equals `log Q(encode(y) + [EOS])`. A model that already gives all its
 mass to canonical sequences is unchanged by the canonicalisation: then these are its exact byte-level
 probabilities. `mode="beam"` instead approximates the marginal over *all* tokenizations with a beam.
+
+Tokenizers: byte-level BPE (`tokenizer.json` with ByteLevel, tiktoken rank files) and SentencePiece-style BPE
+with byte fallback (Llama 2 / Mistral / TinyLlama `tokenizer.json`). For the latter a token spells its piece
+with `"▁"` read as a space and `<0xNN>` as the byte NN, and the token sequence of a text `y` is the encoding
+of `" " + y` (the dummy prefix): the leading space is a fixed part of the prefix that callers never see
+(`logp_next_byte`, `logprob` and `generate` take and return the text without it). This equals the
+tokenizer's own `encode(y)` except for the empty text (HF: no tokens; here the encoding of `" "`) and, with
+`Metaspace(prepend_scheme="first")`, for texts that start with a space (HF adds no dummy prefix there, so
+its encoding decodes to a text without that space). A literal `"▁"` in a text is read as a space by the
+tokenizer and never comes out of decoding: such texts have probability 0.
 """
 
 from __future__ import annotations
@@ -48,7 +58,35 @@ def _byte_chars() -> dict[int, str]:
     return {b: chr(c) for b, c in zip(bs, cs)}
 
 
+def _template_prefix(text: str) -> list[int]:
+    """The special-token ids a `TemplateProcessing` post-processor puts before a single text (a BOS such as
+    `<s>`), else []."""
+    if '"TemplateProcessing"' not in text:
+        return []
+    import json
+
+    pp = json.loads(text).get("post_processor") or {}
+    steps = pp.get("processors", [pp]) if pp.get("type") == "Sequence" else [pp]
+    for st in steps:
+        if st.get("type") != "TemplateProcessing":
+            continue
+        out: list[int] = []
+        for piece in st.get("single", []):
+            sp = piece.get("SpecialToken")
+            if sp is None:
+                break
+            out += [int(i) for i in st.get("special_tokens", {}).get(sp.get("id"), {}).get("ids", [])]
+        return out
+    return []
+
+
 def _from_json(text: str) -> tuple[Tokenizer, int | None]:
+    tok, top = _from_json_inner(text)
+    tok._bos_context = _template_prefix(text)
+    return tok, top
+
+
+def _from_json_inner(text: str) -> tuple[Tokenizer, int | None]:
     """Load tokenizer.json text. Some real vocabularies lack a few byte tokens (SmolLM2 has no token for 0x04
     or 0xF5..0xFF): those are added after the last id, and the model's rows are later padded with zero
     probability for them, so texts with such bytes get probability 0, as with the original tokenizer."""
@@ -101,7 +139,7 @@ def _as_tokenizer(tokenizer: Any) -> tuple[Tokenizer, int | None]:
         raise BytelmError(f"unsupported tokenizer: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     raise BytelmError(
         f"unsupported tokenizer type {type(tokenizer).__name__}: pass a toksmith Tokenizer, a tokenizer.json or "
-        ".tiktoken path, or a Hugging Face fast tokenizer of a byte-level BPE"
+        ".tiktoken path, or a Hugging Face fast tokenizer of a byte-level BPE or a byte-fallback BPE"
     )
 
 
@@ -134,9 +172,11 @@ class ByteLM:
 
     `eos_id`: the end-of-text token (`"auto"`: the tokenizer's `<|endoftext|>`, `</s>`, ... if any; `None`:
     texts never end). `context`: token ids put before every text (a BOS token, a chat template ending in a
-    special token); the text is tokenized on its own after them. `mode`: `"canonical"` (exact) or `"beam"`
-    (approximate marginal over all tokenizations, `beam` states). `prune` > 0 drops covering states below that
-    fraction of the best one (faster, approximate). `max_batch`: prefixes per model call.
+    special token); the text is tokenized on its own after them. `"auto"`: the special tokens the tokenizer's
+    `TemplateProcessing` post-processor puts before a text (Llama's `<s>`), if any. `mode`: `"canonical"`
+    (exact) or `"beam"` (approximate marginal over all tokenizations, `beam` states). `prune` > 0 drops
+    covering states below that fraction of the best one (faster, approximate). `max_batch`: prefixes per model
+    call.
 
     `fast_forward` (default on): when conditioning on a new prompt (`logp_next_byte`, `generate`), the prompt's
     head up to its last stable pre-token chunk start is tokenized canonically and given to the model as context,
@@ -151,7 +191,7 @@ class ByteLM:
         tokenizer: Any,
         *,
         eos_id: int | str | None = "auto",
-        context: Sequence[int] = (),
+        context: Sequence[int] | str = "auto",
         mode: str = "canonical",
         beam: int = 16,
         prune: float = 0.0,
@@ -164,11 +204,19 @@ class ByteLM:
             raise BytelmError(f"model must be callable (prefixes -> log-probs), got {type(model).__name__}")
         self.tokenizer, self._model_ids = _as_tokenizer(tokenizer)
         self.eos_id = _find_eos(self.tokenizer, tokenizer) if eos_id == "auto" else eos_id
+        if isinstance(context, str):
+            if context != "auto":
+                raise ValueError(f"context must be token ids or 'auto', not {context!r}")
+            context = getattr(self.tokenizer, "_bos_context", [])
         self.context = [int(t) for t in context]
         self.model = model
         self.mode = mode
         self.max_batch = max(1, int(max_batch))
         self._cover = _core.ByteCover(self.tokenizer._core, self.eos_id, mode == "canonical", beam, prune)
+        # Bytes every token sequence spells before the text (SentencePiece's dummy-prefix space): held by the
+        # covering structure as a fixed part of the prefix, hidden from callers.
+        self._prefix = bytes(self._cover.stream_prefix)
+        self._prefix_lp = 0.0
         self.vocab_size = self._cover.vocab_size
         need = self._model_ids or self.vocab_size
         declared = getattr(model, "vocab_size", None)
@@ -232,8 +280,8 @@ class ByteLM:
         if cut <= 0:
             return b"", []
         head = prefix[:cut]
-        ids = self.tokenizer.encode(head.decode("utf-8"), added_tokens=False)
-        full = self.tokenizer.encode(text, added_tokens=False)
+        ids = self._cover.encode_stream(head.decode("utf-8"))
+        full = self._cover.encode_stream(text)
         if full[: len(ids)] != ids:  # the head's tokens are not those of the whole prompt: do not skip
             return b"", []
         return head, [int(t) for t in ids]
@@ -241,18 +289,26 @@ class ByteLM:
     def _goto(self, prefix: bytes, fast_forward: bool = False) -> None:
         """Make the text `prefix`, extending the current text when it is a prefix of `prefix`. With
         `fast_forward`, a fresh start skips the prompt's stable head (conditional distributions only)."""
-        cur = self.text
-        extend = prefix.startswith(cur)
+        prefix = self._prefix + prefix
+        cur = self._ff_text + self._cover.text
+        extend = prefix.startswith(cur) and len(cur) >= len(self._prefix)
         if extend and self._ff_text and not fast_forward:
             extend = False  # the head's probability is needed: start over without skipping
         if extend and fast_forward and self.fast_forward and len(prefix) - len(cur) > 32:
             extend = False  # a long new stretch: skipping its stable head is cheaper than following it
         if not extend:
-            self._cover.reset()
             self._ff_text, self._ff_tokens = b"", []
             if fast_forward and self.fast_forward:
                 self._ff_text, self._ff_tokens = self._stable_head(prefix)
+            self._cover.reset(tail=bool(self._ff_text))
             cur = self._ff_text
+            self._fill()
+            # the hidden stream prefix (probability 1 in the canonical mode)
+            self._prefix_lp = 0.0
+            for b in prefix[len(cur) : len(self._prefix)]:
+                self._prefix_lp += self._cover.push(b)
+                self._fill()
+            cur = prefix[: max(len(cur), len(self._prefix))]
         self._fill()
         for b in prefix[len(cur) :]:
             self._cover.push(b)
@@ -277,7 +333,7 @@ class ByteLM:
         of `text` being a prefix."""
         data = _as_bytes(text)
         self._goto(data)
-        lp = self._cover.log_prefix_prob
+        lp = self._log_prefix
         if eos:
             lp += float(_log(self._next()[EOT]))
         return float(lp)
@@ -310,8 +366,14 @@ class ByteLM:
 
     @property
     def text(self) -> bytes:
-        """The text currently held: the fast-forwarded head (if any) and the covering structure's text."""
-        return self._ff_text + self._cover.text
+        """The text currently held: the fast-forwarded head (if any) and the covering structure's text,
+        without the hidden stream prefix."""
+        return (self._ff_text + self._cover.text)[len(self._prefix) :]
+
+    @property
+    def _log_prefix(self) -> float:
+        """log P(the text so far is a prefix), given the hidden stream prefix."""
+        return self._cover.log_prefix_prob - self._prefix_lp
 
     def stats(self) -> dict:
         """Rust-side counters and the number of model calls/rows."""
@@ -374,7 +436,7 @@ class ByteEnsemble:
     def _next(self) -> np.ndarray:
         ps = np.stack([m._next() for m in self.members])
         if self.mode == "mixture":
-            lw = _log(self.weights) + np.array([m._cover.log_prefix_prob for m in self.members])
+            lw = _log(self.weights) + np.array([m._log_prefix for m in self.members])
             lw -= lw.max()
             post = np.exp(lw)
             post /= post.sum()

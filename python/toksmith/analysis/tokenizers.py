@@ -422,13 +422,16 @@ def _rust(
 
     def spans_fast(texts: list[str]) -> list[Spans]:
         out = []
-        for ids in tok.encode_batch(texts, added_tokens=False, threads=threads):
-            sp, pos = [], 0
+        for text, ids in zip(texts, tok.encode_batch(texts, added_tokens=False, threads=threads)):
             for i in ids:
-                n = lengths.get(i)
-                if n is None:
-                    n = lengths[i] = len(tok.id_to_bytes(i) or b"")
-                sp.append((int(i), pos, pos + n))
+                if i not in lengths:
+                    lengths[i] = len(tok.id_to_bytes(i) or b"")
+            # SentencePiece-style tokens also spell the dummy-prefix space, which the text does not hold
+            pos = len(text.encode("utf-8")) - sum(lengths[i] for i in ids)
+            sp = []
+            for i in ids:
+                n = lengths[i]
+                sp.append((int(i), max(pos, 0), pos + n))
                 pos += n
             out.append(sp)
         return out
@@ -461,10 +464,11 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 
 def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
-    """Rust encoder when it loads the file; byte-level BPE files that lack some byte tokens (SmolLM2 has no token
-    for 21 bytes, most of which never occur in UTF-8 text) load with those bytes added under fresh ids, and the
-    rare texts that hold such a byte are counted by Hugging Face `tokenizers` (which drops them); anything else
-    (WordPiece, Unigram, normalizers, ...) goes to `tokenizers`."""
+    """Rust encoder when it loads the file (byte-level BPE, SentencePiece-style BPE with byte fallback); byte-level
+    BPE files that lack some byte tokens (SmolLM2 has no token for 21 bytes, most of which never occur in UTF-8
+    text) load with those bytes added under fresh ids, and the rare texts that hold such a byte are counted by
+    Hugging Face `tokenizers` (which drops them); anything else (WordPiece, Unigram, normalizers, ...) goes to
+    `tokenizers`."""
     from toksmith.tokenizer import Tokenizer
 
     path = Path(spec.path)
@@ -482,7 +486,11 @@ def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
     lazy = _LazyHF(spec, threads)
     try:
         tok = Tokenizer.from_str(text)
-        return _rust(spec.name, spec, tok, _json_vocab_size(data, tok.vocab_size), threads, _added_matcher(added), lazy)
+        needs = _added_matcher(added)
+        if (data.get("model") or {}).get("byte_fallback") is True:
+            # SentencePiece-style BPE: a literal "▁" reads as a space, so its spans go to Hugging Face
+            needs = _union(needs, _matching(re.compile("\u2581")))
+        return _rust(spec.name, spec, tok, _json_vocab_size(data, tok.vocab_size), threads, needs, lazy)
     except (TokenizerFormatError, ValueError) as e:
         first_error = e
     if "has no token for byte" in str(first_error):

@@ -48,7 +48,10 @@ def complete(
     tok, _ = _as_tokenizer(Path(tokenizer) if tokenizer else path)
     eos = _find_eos(tok)
     lm = HFCausalLM(path, device=device)
-    context = [eos] if eos is not None else ([lm.bos_id] if lm.bos_id is not None else [])
+    # the tokenizer's own BOS (a TemplateProcessing post-processor's <s>), else end of text as a separator
+    context = list(getattr(tok, "_bos_context", []))
+    if not context:
+        context = [eos] if eos is not None else ([lm.bos_id] if lm.bos_id is not None else [])
     if mode == "byte-level":
         blm = ByteLM(lm, tok, eos_id=eos, context=context)
         completion = blm.generate(prompt, max_bytes=max_bytes)

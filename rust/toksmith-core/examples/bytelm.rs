@@ -45,7 +45,14 @@ fn main() {
         .collect();
     let mut max_live = 0;
     let t = Instant::now();
-    for &b in text.as_bytes() {
+    // SentencePiece-style models: the dummy-prefix space comes first
+    let stream: Vec<u8> = cover
+        .stream_prefix()
+        .iter()
+        .chain(text.as_bytes())
+        .copied()
+        .collect();
+    for &b in &stream {
         for sid in cover.pending() {
             cover.provide_probs(sid, &row).expect("provide");
         }

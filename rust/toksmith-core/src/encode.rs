@@ -1,7 +1,8 @@
 //! Rank-based BPE encoding: pre-tokenize, then merge each chunk's bytes lowest rank first (leftmost on ties),
-//! with a chunk cache and batch encoding across threads.
+//! with a chunk cache and batch encoding across threads. SentencePiece-style models (byte fallback) merge
+//! characters instead of bytes: see [`crate::model::SentencePiece`].
 
-use crate::model::{BpeModel, MergeMode};
+use crate::model::{BpeModel, MergeMode, Prepend};
 use aho_corasick::{AhoCorasick, MatchKind};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -20,6 +21,8 @@ const NO_RANK: u32 = u32::MAX;
 const NO_BYTE: u32 = u32::MAX;
 /// Chunks longer than this (in bytes) are merged with a heap instead of linear scans.
 const HEAP_THRESHOLD: usize = 128;
+/// SentencePiece-style chunks (whole texts) longer than this are not cached.
+const SP_CACHE_MAX: usize = 256;
 /// The cache is cleared when it holds this many chunks.
 const CACHE_CAP: usize = 1 << 18;
 
@@ -63,6 +66,22 @@ pub struct Encoder {
     ranks: FxHashMap<Vec<u8>, u32>,
     added: Option<(AhoCorasick, Vec<u32>)>,
     whole_token_shortcut: bool,
+}
+
+/// Length of the UTF-8 character at the start of `b` (1 for a byte that does not start a valid one).
+pub(crate) fn utf8_char_len(b: &[u8]) -> usize {
+    let n = match b[0] {
+        0x00..=0x7F => return 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return 1,
+    };
+    if b.len() >= n && std::str::from_utf8(&b[..n]).is_ok() {
+        n
+    } else {
+        1
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -153,8 +172,177 @@ impl Encoder {
         }
     }
 
+    /// The initial symbols of a chunk before any merge: `(start offset, id)`. Byte-level models: one per
+    /// byte (`u32::MAX` for a byte without a token). SentencePiece-style models: one per character that is a
+    /// token, else one byte-fallback token per byte of the character (bytes that are not valid UTF-8 are
+    /// single fallback bytes).
+    pub fn initial_ids(&self, piece: &[u8]) -> Vec<(u32, u32)> {
+        let Some(sp) = &self.model.sp else {
+            return piece
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| (i as u32, self.byte_ids[b as usize]))
+                .collect();
+        };
+        let mut out = Vec::with_capacity(piece.len());
+        let mut i = 0;
+        while i < piece.len() {
+            let n = utf8_char_len(&piece[i..]);
+            let ch = &piece[i..i + n];
+            match self.ranks.get(ch) {
+                // a one-byte character without a token maps to its fallback token here already
+                Some(&id) => out.push((i as u32, id)),
+                None => {
+                    for (k, &b) in ch.iter().enumerate() {
+                        out.push(((i + k) as u32, sp.fallback[b as usize]));
+                    }
+                }
+            }
+            i += n;
+        }
+        out
+    }
+
+    /// Merge-list BPE over initial ids (SentencePiece-style models): lowest rank first, leftmost on ties.
+    fn merge_ids(&self, mut ids: Vec<u32>, out: &mut Vec<u32>) {
+        if ids.len() > HEAP_THRESHOLD {
+            return self.merge_ids_heap(ids, out);
+        }
+        loop {
+            let mut best = (NO_RANK, 0u32, 0usize);
+            for i in 0..ids.len().saturating_sub(1) {
+                if let Some(&(r, n)) = self.pairs.get(&pack(ids[i], ids[i + 1])) {
+                    if r < best.0 {
+                        best = (r, n, i);
+                    }
+                }
+            }
+            if best.0 == NO_RANK {
+                break;
+            }
+            ids[best.2] = best.1;
+            ids.remove(best.2 + 1);
+        }
+        out.extend_from_slice(&ids);
+    }
+
+    /// [`Encoder::merge_ids`] with a linked list and a heap (long chunks).
+    fn merge_ids_heap(&self, mut id: Vec<u32>, out: &mut Vec<u32>) {
+        let n = id.len();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let rank_at = |i: usize, id: &[u32], next: &[usize]| -> (u32, u32) {
+            let j = next[i];
+            if j >= n {
+                return (NO_RANK, 0);
+            }
+            self.pairs
+                .get(&pack(id[i], id[j]))
+                .copied()
+                .unwrap_or((NO_RANK, 0))
+        };
+        let mut heap: BinaryHeap<std::cmp::Reverse<(u32, usize, usize)>> = BinaryHeap::new();
+        for i in 0..n {
+            let (r, _) = rank_at(i, &id, &next);
+            if r != NO_RANK {
+                heap.push(std::cmp::Reverse((r, i, next[i])));
+            }
+        }
+        while let Some(std::cmp::Reverse((r, i, j))) = heap.pop() {
+            if !alive[i] || next[i] != j || j >= n || !alive[j] {
+                continue;
+            }
+            let (cur, new) = rank_at(i, &id, &next);
+            if cur != r {
+                continue;
+            }
+            id[i] = new;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[j] < n {
+                prev[next[j]] = i;
+            }
+            let (r2, _) = rank_at(i, &id, &next);
+            if r2 != NO_RANK {
+                heap.push(std::cmp::Reverse((r2, i, next[i])));
+            }
+            let p = prev[i];
+            if p != usize::MAX {
+                let (r3, _) = rank_at(p, &id, &next);
+                if r3 != NO_RANK {
+                    heap.push(std::cmp::Reverse((r3, p, i)));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < n {
+            out.push(id[i]);
+            i = next[i];
+        }
+    }
+
+    /// SentencePiece-style text normalisation of one segment (between added tokens): `"▁"` read as a space,
+    /// the dummy prefix added. `at_start`: the segment starts the text.
+    fn sp_normalize<'a>(&self, text: &'a str, at_start: bool) -> std::borrow::Cow<'a, str> {
+        let Some(sp) = &self.model.sp else {
+            return text.into();
+        };
+        let mut s: std::borrow::Cow<'a, str> = if text.contains('\u{2581}') {
+            text.replace('\u{2581}', " ").into()
+        } else {
+            text.into()
+        };
+        let add = !s.is_empty()
+            && match sp.prepend {
+                Prepend::Never => false,
+                Prepend::Always => true,
+                Prepend::MetaspaceAlways => !s.starts_with(' '),
+                Prepend::MetaspaceFirst => at_start && !s.starts_with(' '),
+            };
+        if add {
+            s = format!(" {s}").into();
+        }
+        s
+    }
+
+    /// The bytes the token sequences of a text spell out (SentencePiece-style models: the dummy prefix and
+    /// spaces for `"▁"`; byte-level models: the text itself): this prefix, then the text.
+    pub fn stream_prefix(&self) -> &'static [u8] {
+        match &self.model.sp {
+            Some(sp) if sp.prepend != Prepend::Never => b" ",
+            _ => b"",
+        }
+    }
+
+    /// Encode a byte stream (see [`Encoder::stream_prefix`]) as the model sees it after normalisation: for
+    /// SentencePiece-style models the whole stream is one chunk and no dummy prefix is added; otherwise the
+    /// same as [`Encoder::encode_ordinary_into`].
+    pub fn encode_stream_into(&self, stream: &str, cache: &mut Cache, out: &mut Vec<u32>) {
+        if self.model.sp.is_some() {
+            let s = self.sp_normalize_no_prefix(stream);
+            if !s.is_empty() {
+                self.encode_chunk(s.as_bytes(), cache, out);
+            }
+        } else {
+            self.encode_ordinary_into(stream, cache, out);
+        }
+    }
+
+    fn sp_normalize_no_prefix<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if text.contains('\u{2581}') {
+            text.replace('\u{2581}', " ").into()
+        } else {
+            text.into()
+        }
+    }
+
     /// BPE-merge one chunk's bytes, appending ids to `out`.
     pub fn bpe(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if self.model.sp.is_some() {
+            let ids = self.initial_ids(piece).into_iter().map(|p| p.1).collect();
+            return self.merge_ids(ids, out);
+        }
         if self.missing_bytes && piece.iter().any(|&b| self.byte_ids[b as usize] == NO_BYTE) {
             return self.bpe_dropping(piece, out);
         }
@@ -315,17 +503,35 @@ impl Encoder {
             out.push(self.byte_ids[chunk[0] as usize]);
             return;
         }
-        if let Some(ids) = cache.get(chunk) {
-            out.extend_from_slice(ids);
-            return;
+        // SentencePiece-style models encode whole texts as one chunk: only short ones are worth a cache entry
+        let cacheable = self.model.sp.is_none() || chunk.len() <= SP_CACHE_MAX;
+        if cacheable {
+            if let Some(ids) = cache.get(chunk) {
+                out.extend_from_slice(ids);
+                return;
+            }
         }
         let s = out.len();
         self.bpe(chunk, out);
-        cache.put(chunk, &out[s..]);
+        if cacheable {
+            cache.put(chunk, &out[s..]);
+        }
     }
 
     /// Encode text, treating added/special tokens as plain text.
     pub fn encode_ordinary_into(&self, text: &str, cache: &mut Cache, out: &mut Vec<u32>) {
+        self.encode_segment(text, true, cache, out)
+    }
+
+    /// Encode one segment of text (no added tokens in it); `at_start`: it starts the text.
+    fn encode_segment(&self, text: &str, at_start: bool, cache: &mut Cache, out: &mut Vec<u32>) {
+        if self.model.sp.is_some() {
+            let s = self.sp_normalize(text, at_start);
+            if !s.is_empty() {
+                self.encode_chunk(s.as_bytes(), cache, out);
+            }
+            return;
+        }
         self.model
             .pretok
             .split(text, |c| self.encode_chunk(c.as_bytes(), cache, out));
@@ -344,13 +550,13 @@ impl Encoder {
                 let mut last = 0;
                 for m in ac.find_iter(text) {
                     if m.start() > last {
-                        self.encode_ordinary_into(&text[last..m.start()], cache, out);
+                        self.encode_segment(&text[last..m.start()], last == 0, cache, out);
                     }
                     out.push(ids[m.pattern().as_usize()]);
                     last = m.end();
                 }
                 if last < text.len() {
-                    self.encode_ordinary_into(&text[last..], cache, out);
+                    self.encode_segment(&text[last..], last == 0, cache, out);
                 }
             }
             _ => self.encode_ordinary_into(text, cache, out),
@@ -414,6 +620,9 @@ impl Encoder {
             }
             out.extend_from_slice(tok);
         }
+        if self.model.sp.as_ref().is_some_and(|s| s.strip_decoded) && out.first() == Some(&b' ') {
+            out.remove(0);
+        }
         Ok(out)
     }
 }
@@ -442,6 +651,7 @@ mod tests {
             pretok: Pretokenizer::preset(Preset::Gpt2),
             mode,
             ignore_merges: false,
+            sp: None,
         })
         .unwrap()
     }

@@ -27,6 +27,41 @@ pub enum MergeMode {
     Ranks,
 }
 
+/// Where SentencePiece-style tokenizers put the dummy-prefix space (`"▁"`, read as the space byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepend {
+    /// No dummy prefix.
+    Never,
+    /// Legacy `normalizer` `Prepend("▁")`: every non-empty text segment (between added tokens) gets one.
+    Always,
+    /// `Metaspace(prepend_scheme="always")`: every non-empty segment that does not start with a space.
+    MetaspaceAlways,
+    /// `Metaspace(prepend_scheme="first")`: only the segment at the start of the text, unless it starts
+    /// with a space.
+    MetaspaceFirst,
+}
+
+/// SentencePiece-style BPE with byte fallback (Llama 2, Mistral, TinyLlama `tokenizer.json`). Token bytes are
+/// the piece with `"▁"` read as the space byte and `<0xNN>` as the byte `NN`. Encoding: spaces stand for
+/// `"▁"` (a literal `"▁"` in the text is read as a space), the dummy prefix is added, and the whole text is
+/// one chunk whose initial symbols are *characters*: a character that is a token is one symbol, any other
+/// character becomes its UTF-8 bytes as the fallback tokens, which never merge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentencePiece {
+    pub prepend: Prepend,
+    /// The decoder strips one leading space (`Strip(" ", 1, 0)`).
+    pub strip_decoded: bool,
+    /// Id of `<0xNN>` for each byte.
+    pub fallback: [u32; 256],
+}
+
+impl SentencePiece {
+    pub fn is_fallback(&self, id: u32) -> bool {
+        // fallback ids are usually contiguous; a linear check is cheap enough for the rare callers
+        self.fallback.contains(&id)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddedToken {
     pub content: String,
@@ -46,6 +81,8 @@ pub struct BpeModel {
     pub mode: MergeMode,
     /// HF `ignore_merges`: a chunk that is a whole token is emitted as that token without merging.
     pub ignore_merges: bool,
+    /// SentencePiece-style BPE with byte fallback (`None`: byte-level BPE).
+    pub sp: Option<Box<SentencePiece>>,
 }
 
 impl BpeModel {
@@ -65,8 +102,19 @@ impl BpeModel {
         let mut m = FxHashMap::default();
         for (id, t) in self.vocab.iter().enumerate() {
             if let Some(b) = t {
-                if !added.contains(&(id as u32)) {
+                let fb = self.sp.as_ref().is_some_and(|s| s.is_fallback(id as u32));
+                if !added.contains(&(id as u32)) && !fb {
                     m.entry(b.as_slice()).or_insert(id as u32);
+                }
+            }
+        }
+        // A byte-fallback token names its byte only when no ordinary token has the same bytes (`<0x61>` is
+        // never emitted when `a` is a token).
+        if let Some(sp) = &self.sp {
+            for (b, &id) in sp.fallback.iter().enumerate() {
+                if let Some(Some(t)) = self.vocab.get(id as usize) {
+                    debug_assert_eq!(t.as_slice(), [b as u8]);
+                    m.entry(t.as_slice()).or_insert(id);
                 }
             }
         }

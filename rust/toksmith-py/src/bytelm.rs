@@ -47,9 +47,25 @@ impl ByteCover {
             .map_err(|e| bytelm_err(py, e))?;
         Ok(ByteCover { inner })
     }
-    /// Forget the text (the root state then waits for its distribution).
-    fn reset(&mut self) {
-        self.inner.reset()
+    /// Forget the text (the root state then waits for its distribution). `tail`: the text continues a stable
+    /// head given to the model as fixed tokens (see `stable_start`).
+    #[pyo3(signature = (tail=false))]
+    fn reset(&mut self, tail: bool) {
+        if tail {
+            self.inner.reset_tail()
+        } else {
+            self.inner.reset()
+        }
+    }
+    /// Bytes every token sequence spells before the text (SentencePiece's dummy-prefix space, else empty):
+    /// push them first.
+    #[getter]
+    fn stream_prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.stream_prefix())
+    }
+    /// Token ids of a byte stream (the stream prefix included; no dummy prefix is added).
+    fn encode_stream(&mut self, stream: &str) -> Vec<u32> {
+        self.inner.encode_stream(stream)
     }
     /// Live states waiting for a next-token distribution.
     fn pending(&self) -> Vec<u32> {
@@ -121,10 +137,11 @@ impl ByteCover {
     fn vocab_size(&self) -> usize {
         self.inner.vocab_size()
     }
-    /// The largest pre-token chunk start of `text` that stays a chunk start whatever follows (0 when there is
-    /// none, or without pre-tokenization): the text before it has the same tokens in every continuation.
+    /// The largest offset of the stream `text` before which the tokens are the same in every continuation (0
+    /// when there is none): the last pre-token chunk start that stays one, or for SentencePiece-style models
+    /// the end of the last character spelled by fallback bytes.
     fn stable_start(&self, text: &str) -> usize {
-        self.inner.chunk_ctx().stable_start(text)
+        self.inner.stable_start(text)
     }
     /// Work and time counters.
     fn stats<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -54,6 +54,18 @@ create_exception!(
 fn fmt_err(e: formats::FormatError) -> PyErr {
     TokenizerFormatError::new_err(e.to_string())
 }
+impl Tokenizer {
+    /// Byte-level formats cannot hold a SentencePiece-style (byte fallback) model: its encoding would change.
+    fn byte_level_only(&self, what: &str) -> PyResult<()> {
+        if self.enc.model().sp.is_some() {
+            return Err(fmt_err(formats::FormatError::Unsupported(format!(
+                "writing a SentencePiece-style (byte fallback) model as {what}"
+            ))));
+        }
+        Ok(())
+    }
+}
+
 fn pretok_err(e: toksmith_core::pretok::PretokError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
@@ -741,14 +753,17 @@ impl Tokenizer {
     }
     /// Write a tiktoken rank file atomically.
     fn save_tiktoken(&self, path: PathBuf) -> PyResult<()> {
+        self.byte_level_only("a tiktoken file")?;
         formats::write_atomic(&path, tiktoken::write(self.enc.model()).as_bytes()).map_err(fmt_err)
     }
     /// GPT-2 style `vocab.json` text.
-    fn vocab_json(&self) -> String {
-        merges_txt::vocab_json(self.enc.model())
+    fn vocab_json(&self) -> PyResult<String> {
+        self.byte_level_only("vocab.json")?;
+        Ok(merges_txt::vocab_json(self.enc.model()))
     }
     /// GPT-2 style `merges.txt` text.
     fn merges_txt(&self) -> PyResult<String> {
+        self.byte_level_only("merges.txt")?;
         let m = self.enc.model();
         if m.mode == MergeMode::Ranks {
             let mut m = m.clone();

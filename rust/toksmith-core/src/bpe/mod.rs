@@ -340,6 +340,7 @@ impl BpeState {
             pretok,
             mode: MergeMode::Pairs,
             ignore_merges: false,
+            sp: None,
         }
     }
 }

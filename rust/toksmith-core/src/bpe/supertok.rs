@@ -311,6 +311,7 @@ fn encoder(tokens: &[Vec<u8>], merges: &[(u32, u32)], specials: &[String]) -> En
         pretok: Pretokenizer::preset(crate::pretok::Preset::None),
         mode: MergeMode::Pairs,
         ignore_merges: false,
+        sp: None,
     };
     Encoder::new(model).expect("a consistent stage-1 model")
 }

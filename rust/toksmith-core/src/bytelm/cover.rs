@@ -125,6 +125,85 @@ pub struct ByteCover {
     cache: Cache,
     /// Prefix-sum buffers of dead states, reused.
     pool: Vec<Vec<f64>>,
+    /// SentencePiece-style model (byte fallback): its validity rules.
+    sp: Option<SpRules>,
+}
+
+/// Validity for SentencePiece-style BPE with byte fallback (see [`crate::model::SentencePiece`]). Byte
+/// fallback tokens never merge, so the encoding of a text is the BPE of each run of vocabulary characters on
+/// its own, with every other character spelled as its fallback bytes. A token sequence is therefore a
+/// canonical prefix iff (1) inside each run of vocabulary tokens every token is proper and every adjacent
+/// pair is valid (the byte-level pair facts hold with characters as the initial symbols), (2) every run of
+/// fallback tokens spells whole characters that are not tokens, except that the last run may end inside a
+/// character that some completion makes a non-token character, and (3) with a dummy prefix, the first token
+/// starts with the space. It is a whole encoding iff it does not end inside a character.
+struct SpRules {
+    /// The text starts with the dummy-prefix space (the caller pushes it first).
+    prepend: bool,
+    /// The root follows a stable head (see [`ByteCover::reset_tail`]), not the start of the text.
+    tail_root: bool,
+    /// Fallback tokens held by the trie: (byte, lexicographic position).
+    fallback_pos: Vec<(u8, usize)>,
+    is_fallback: Vec<bool>,
+    /// Proper vocabulary tokens (not fallback); those starting with the space; fallback tokens that start a
+    /// character that is not a token.
+    vocab_bits: Vec<u64>,
+    root_bits: Vec<u64>,
+    lead_bits: Vec<u64>,
+    /// Byte string (a prefix of a character) → some completion is a valid character that is not a token.
+    unknown_prefix: FxHashMap<Vec<u8>, bool>,
+}
+
+/// Is `ch` (one UTF-8 character) spelled by an ordinary token? `"▁"` counts as one: the tokenizer reads it
+/// as a space, so its bytes are never spelled by fallback tokens.
+fn sp_known(enc: &Encoder, is_fallback: &[bool], ch: &[u8]) -> bool {
+    if ch == "\u{2581}".as_bytes() {
+        return true;
+    }
+    matches!(enc.token_to_id(ch), Some(id) if !is_fallback[id as usize])
+}
+
+/// Does some completion of the byte string `p` make a valid UTF-8 character that is not a token?
+fn sp_unknown_prefix(enc: &Encoder, is_fallback: &[bool], p: &[u8]) -> bool {
+    let n = match p.first() {
+        Some(0x00..=0x7F) => 1,
+        Some(0xC2..=0xDF) => 2,
+        Some(0xE0..=0xEF) => 3,
+        Some(0xF0..=0xF4) => 4,
+        _ => return false,
+    };
+    if p.len() > n || !p[1..].iter().all(|&c| (0x80..=0xBF).contains(&c)) {
+        return false;
+    }
+    let missing = n - p.len();
+    let mut full = p.to_vec();
+    for k in 0..(1usize << (6 * missing)) {
+        full.truncate(p.len());
+        for m in (0..missing).rev() {
+            full.push(0x80 | ((k >> (6 * m)) & 0x3F) as u8);
+        }
+        if std::str::from_utf8(&full).is_ok() && !sp_known(enc, is_fallback, &full) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The incomplete UTF-8 character at the end of `x` (empty when `x` ends on a character boundary).
+fn trailing_partial(x: &[u8]) -> &[u8] {
+    for k in 1..=x.len().min(3) {
+        let c = x[x.len() - k];
+        if c & 0xC0 != 0x80 {
+            let n = match c {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => 1,
+            };
+            return if n > k { &x[x.len() - k..] } else { &[] };
+        }
+    }
+    &[]
 }
 
 const PAIRBITS_CAP: usize = 4096;
@@ -153,6 +232,11 @@ impl ByteCover {
                     "end-of-text id {e} is an ordinary token, not an added/special token"
                 )));
             }
+        }
+        if model.sp.is_some() && model.ignore_merges {
+            return Err(BytelmError::Unsupported(
+                "byte-fallback BPE with ignore_merges=true".into(),
+            ));
         }
         // One id per distinct byte string: the one the encoder emits.
         let mut tokens: Vec<(u32, &[u8])> = Vec::new();
@@ -183,7 +267,53 @@ impl ByteCover {
                 proper_bits[p / 64] |= 1 << (p % 64);
             }
         }
+        let sp = match (&model.sp, cfg.canonical) {
+            (Some(spm), true) => {
+                let mut is_fallback = vec![false; model.vocab_size()];
+                for &id in spm.fallback.iter() {
+                    is_fallback[id as usize] = true;
+                }
+                let mut fallback_pos = Vec::new();
+                let mut vocab_bits = proper_bits.clone();
+                let mut root_bits = vec![0u64; words];
+                let mut lead_bits = vec![0u64; words];
+                let mut unknown_prefix = FxHashMap::default();
+                for p in 0..n {
+                    let id = trie.id_at(p);
+                    let bytes = model.vocab[id as usize].as_deref().unwrap_or_default();
+                    if is_fallback[id as usize] {
+                        vocab_bits[p / 64] &= !(1u64 << (p % 64));
+                        fallback_pos.push((bytes[0], p));
+                        let ok = sp_unknown_prefix(&enc, &is_fallback, bytes);
+                        unknown_prefix.insert(bytes.to_vec(), ok);
+                        if ok {
+                            lead_bits[p / 64] |= 1 << (p % 64);
+                        }
+                    } else if bytes.first() == Some(&b' ') {
+                        root_bits[p / 64] |= proper_bits[p / 64] & (1 << (p % 64));
+                    }
+                }
+                let prepend = !enc.stream_prefix().is_empty();
+                if !prepend {
+                    for (r, (v, l)) in root_bits.iter_mut().zip(vocab_bits.iter().zip(&lead_bits)) {
+                        *r = v | l;
+                    }
+                }
+                Some(SpRules {
+                    prepend,
+                    tail_root: false,
+                    fallback_pos,
+                    is_fallback,
+                    vocab_bits,
+                    root_bits,
+                    lead_bits,
+                    unknown_prefix,
+                })
+            }
+            _ => None,
+        };
         let mut c = ByteCover {
+            sp,
             enc,
             trie,
             val,
@@ -227,6 +357,56 @@ impl ByteCover {
 
     /// Forget the text; the root state (empty text) waits for its distribution.
     pub fn reset(&mut self) {
+        if let Some(sp) = &mut self.sp {
+            sp.tail_root = false;
+        }
+        self.reset_inner();
+    }
+
+    /// Forget the text, which now continues a head the caller gave the model as fixed tokens: a head whose
+    /// encoding every continuation keeps (see [`ByteCover::stable_start`]). Only SentencePiece-style models
+    /// need to know (the head's end is no text start there); for the others this is [`ByteCover::reset`].
+    pub fn reset_tail(&mut self) {
+        if let Some(sp) = &mut self.sp {
+            sp.tail_root = true;
+        }
+        self.reset_inner();
+    }
+
+    /// The bytes every text's token sequence spells before the text itself: the dummy-prefix space of
+    /// SentencePiece-style models, else nothing. Callers push them first (their probability is 1 in the
+    /// canonical mode).
+    pub fn stream_prefix(&self) -> &'static [u8] {
+        self.enc.stream_prefix()
+    }
+
+    /// Encoding of a byte stream (the stream prefix included, see [`Encoder::encode_stream_into`]).
+    pub fn encode_stream(&mut self, stream: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.enc
+            .encode_stream_into(stream, &mut self.cache, &mut out);
+        out
+    }
+
+    /// The largest offset of the stream `text` before which its tokens are the same in every continuation
+    /// (0 when there is none): the last pre-token chunk start that stays one; for SentencePiece-style models
+    /// the end of the last character that is spelled by fallback bytes.
+    pub fn stable_start(&self, text: &str) -> usize {
+        let Some(sp) = &self.sp else {
+            return self.ctx.stable_start(text);
+        };
+        let mut cut = 0;
+        for (i, c) in text.char_indices() {
+            let mut buf = [0u8; 4];
+            let ch = c.encode_utf8(&mut buf).as_bytes();
+            if !sp_known(&self.enc, &sp.is_fallback, ch) {
+                cut = i + ch.len();
+            }
+        }
+        cut
+    }
+
+    fn reset_inner(&mut self) {
         for st in self.states.iter_mut() {
             if let Some(d) = st.dist.take() {
                 recycle(&mut self.pool, *d);
@@ -246,7 +426,11 @@ impl ByteCover {
             mass: 1.0,
             node: TokenTrie::ROOT,
             dist: None,
-            complete: true,
+            // With a dummy prefix every text's encoding starts with the space: the root is no whole encoding.
+            complete: self
+                .sp
+                .as_ref()
+                .is_none_or(|sp| !sp.prepend || sp.tail_root),
         });
         self.live.push(0);
         self.stats.states += 1;
@@ -412,6 +596,9 @@ impl ByteCover {
         if !self.cfg.canonical {
             return self.all_bits.clone();
         }
+        if self.sp.is_some() {
+            return self.mask_sp(sid);
+        }
         let (p, end, a) = {
             let st = &self.states[sid as usize];
             (st.chunk as usize, st.end as usize, st.token)
@@ -480,6 +667,63 @@ impl ByteCover {
             }
         }
         mask
+    }
+
+    /// The mask of a SentencePiece-style model (see [`SpRules`]).
+    fn mask_sp(&mut self, sid: u32) -> Vec<u64> {
+        let (end, a) = {
+            let st = &self.states[sid as usize];
+            (st.end as usize, st.token)
+        };
+        let sp = self.sp.as_mut().expect("a SentencePiece-style model");
+        let partial = trailing_partial(&self.x[..end]);
+        if !partial.is_empty() {
+            let mut mask = vec![0u64; self.all_bits.len()];
+            let mut key = partial.to_vec();
+            for &(b, p) in &sp.fallback_pos {
+                if !(0x80..=0xBF).contains(&b) {
+                    continue;
+                }
+                key.truncate(partial.len());
+                key.push(b);
+                let ok = match sp.unknown_prefix.get(&key) {
+                    Some(&ok) => ok,
+                    None => {
+                        let ok = sp_unknown_prefix(&self.enc, &sp.is_fallback, &key);
+                        sp.unknown_prefix.insert(key.clone(), ok);
+                        ok
+                    }
+                };
+                if ok {
+                    mask[p / 64] |= 1 << (p % 64);
+                }
+            }
+            return mask;
+        }
+        if a == NONE {
+            return if sp.prepend && !sp.tail_root {
+                sp.root_bits.clone()
+            } else {
+                let mut m = sp.vocab_bits.clone();
+                for (x, l) in m.iter_mut().zip(&sp.lead_bits) {
+                    *x |= l;
+                }
+                m
+            };
+        }
+        if sp.is_fallback[a as usize] {
+            let mut m = sp.vocab_bits.clone();
+            for (x, l) in m.iter_mut().zip(&sp.lead_bits) {
+                *x |= l;
+            }
+            return m;
+        }
+        let pb = self.pairbits(a);
+        let sp = self.sp.as_ref().expect("a SentencePiece-style model");
+        pb.iter()
+            .zip(sp.vocab_bits.iter().zip(&sp.lead_bits))
+            .map(|(q, (v, l))| (q & v) | l)
+            .collect()
     }
 
     /// Reference validity test (slow): does some continuation `s` make the encoding of `z ++ t ++ s` start
@@ -835,6 +1079,10 @@ impl ByteCover {
     fn is_complete(&mut self, sid: u32) -> bool {
         if !self.cfg.canonical {
             return true;
+        }
+        if self.sp.is_some() {
+            let end = self.states[sid as usize].end as usize;
+            return trailing_partial(&self.x[..end]).is_empty();
         }
         let st = &self.states[sid as usize];
         let (p, end) = (st.chunk as usize, st.end as usize);

@@ -1,4 +1,5 @@
-//! Exact byte-level probabilities from token-level language models (BPE tokenizers).
+//! Exact byte-level probabilities from token-level language models (byte-level BPE tokenizers, and
+//! SentencePiece-style BPE with byte fallback).
 //!
 //! # The distribution computed
 //!
@@ -27,6 +28,22 @@
 //! marginal of the model. Otherwise `Q` is the model restricted to canonical tokenizations, which differs
 //! from the marginal over all tokenizations; [`CoverConfig::canonical`]` = false` approximates that marginal
 //! with a beam over all tokenizations (approximate: the beam drops states).
+//!
+//! # SentencePiece-style BPE with byte fallback
+//!
+//! (Llama 2 / Mistral / TinyLlama `tokenizer.json`, see [`crate::model::SentencePiece`].) A token's bytes are its
+//! piece with `"▁"` read as the space byte and `<0xNN>` the byte `NN`; every text's token sequence spells the
+//! dummy-prefix space first ([`ByteCover::stream_prefix`]): callers push it before the text and hide it, so the
+//! token path of a text `y` is the encoding of `" " + y` (HF's own `encode(y)` except for the empty text and,
+//! under `Metaspace(prepend_scheme="first")`, for texts starting with a space). Byte-fallback tokens never
+//! merge, so the encoding is the BPE of each run of vocabulary characters on its own: validity is the pair
+//! validity above with *characters* as the initial symbols inside such runs, plus the fallback rule: a run of
+//! fallback tokens must spell whole characters that are not tokens (a trailing incomplete one must have such a
+//! completion), and with a dummy prefix the first token starts with the space. The end of the last fallback
+//! character is a stable point ([`ByteCover::stable_start`], [`ByteCover::reset_tail`]). A literal `"▁"` reads
+//! as a space to the tokenizer and is never decoded, so a text holding one has probability 0. The merge lists
+//! of SentencePiece conversions name every split of a piece and are not rank-monotone: `validity` then tests
+//! the candidate pairs whose spines meet a merge by replaying both tokens' own merge sequences (exact).
 //!
 //! # Validity, exactly and fast
 //!

@@ -525,3 +525,326 @@ fn probes_are_complete() {
         assert!(n > 1000);
     }
 }
+
+// ----- SentencePiece-style BPE with byte fallback ----------------------------------------------------------
+
+/// A hand-made Llama-style `tokenizer.json`: `<unk> <s> </s>`, the 256 fallback bytes, the characters
+/// `▁ a b é` and a few merges (two of them for `▁ab`, as SentencePiece converters list every split).
+fn sp_json(legacy: bool) -> String {
+    let mut vocab = serde_json::Map::new();
+    for (i, s) in ["<unk>", "<s>", "</s>"].iter().enumerate() {
+        vocab.insert(s.to_string(), i.into());
+    }
+    for b in 0..256u32 {
+        vocab.insert(format!("<0x{b:02X}>"), (3 + b).into());
+    }
+    for (k, s) in ["▁", "a", "b", "é", "▁a", "ab", "▁ab", "ba", "▁b"]
+        .iter()
+        .enumerate()
+    {
+        vocab.insert(s.to_string(), (259 + k).into());
+    }
+    // ("▁", "ab") comes before ("a", "b"), which makes "ab": not monotone, as in real conversions
+    let merges = serde_json::json!([
+        ["▁", "a"],
+        ["▁a", "b"],
+        ["▁", "ab"],
+        ["a", "b"],
+        ["b", "a"],
+        ["▁", "b"]
+    ]);
+    let added: Vec<serde_json::Value> = ["<unk>", "<s>", "</s>"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            serde_json::json!({"id": i, "content": c, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let (normalizer, pre) = if legacy {
+        (
+            serde_json::json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}),
+            serde_json::Value::Null,
+        )
+    } else {
+        (
+            serde_json::Value::Null,
+            serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false}),
+        )
+    };
+    serde_json::json!({
+        "version": "1.0", "added_tokens": added, "normalizer": normalizer, "pre_tokenizer": pre,
+        "post_processor": null,
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": true,
+            "ignore_merges": false, "vocab": vocab, "merges": merges}
+    })
+    .to_string()
+}
+
+fn sp_encoder(legacy: bool) -> Arc<Encoder> {
+    let m = crate::formats::hf_json::parse(sp_json(legacy).as_bytes(), "sp.json").unwrap();
+    Arc::new(Encoder::new(m).unwrap())
+}
+
+#[test]
+fn sp_parse_encode_decode() {
+    let (leg, meta) = (sp_encoder(true), sp_encoder(false));
+    let id = |s: &str| leg.token_to_id(s.as_bytes()).unwrap();
+    assert_eq!(id(" "), 259); // "▁" is the space byte, not <0x20>
+    assert_eq!(id("a"), 260); // not <0x61>
+    assert_eq!(leg.token_to_id(b"x"), Some(3 + 0x78)); // a character without a token: its fallback byte
+    assert_eq!(leg.encode("ab a", false), vec![id(" ab"), id(" a")]);
+    assert_eq!(leg.encode("xa", false), vec![id(" "), 3 + 0x78, id("a")]);
+    // "ü" (C3 BC) falls back to bytes, "é" (C3 A9) is a character token; fallback bytes never merge
+    assert_eq!(
+        leg.encode("üé", false),
+        vec![id(" "), 3 + 0xC3, 3 + 0xBC, id("é")]
+    );
+    assert_eq!(leg.encode("a\u{2581}b", false), leg.encode("a b", false));
+    // the dummy prefix: always (legacy normalizer) or unless the text starts with a space (Metaspace)
+    assert_eq!(leg.encode(" a", false), vec![id(" "), id(" a")]);
+    assert_eq!(meta.encode(" a", false), vec![id(" a")]);
+    assert_eq!(meta.encode("", false), Vec::<u32>::new());
+    assert_eq!(leg.encode("a</s>b", true), vec![id(" a"), 2, id(" b")]);
+    assert_eq!(meta.encode("a</s>b", true), vec![id(" a"), 2, id("b")]);
+    let ids = leg.encode("ba ü", false);
+    assert_eq!(leg.decode_bytes(&ids, false).unwrap(), "ba ü".as_bytes());
+    assert_eq!(leg.stream_prefix(), b" ");
+    // a long text takes the heap path
+    let long = "ab ba üx é".repeat(40);
+    let mut heap = Vec::new();
+    leg.encode_stream_into(&format!(" {long}"), &mut Default::default(), &mut heap);
+    assert_eq!(heap, leg.encode(&long, false));
+    assert_eq!(leg.decode_bytes(&heap, false).unwrap(), long.as_bytes());
+}
+
+#[test]
+fn sp_refusals() {
+    let base: serde_json::Value = serde_json::from_str(&sp_json(false)).unwrap();
+    let mut split = base.clone();
+    split["pre_tokenizer"]["split"] = true.into();
+    let mut missing = base.clone();
+    missing["model"]["vocab"]
+        .as_object_mut()
+        .unwrap()
+        .remove("<0x41>");
+    let mut decoder = base.clone();
+    decoder["decoder"] = serde_json::json!({"type": "ByteLevel"});
+    for (what, v) in [
+        ("split", split),
+        ("missing byte", missing),
+        ("decoder", decoder),
+    ] {
+        let r = crate::formats::hf_json::parse(v.to_string().as_bytes(), "sp.json");
+        assert!(
+            matches!(r, Err(crate::formats::FormatError::Unsupported(_))),
+            "{what}"
+        );
+    }
+    let m = crate::formats::hf_json::parse(sp_json(true).as_bytes(), "sp.json").unwrap();
+    assert!(crate::formats::hf_json::to_string(&m).is_err());
+}
+
+/// Reference validity for the SentencePiece model: some continuation (after every completion of a trailing
+/// partial character) keeps `seq` a prefix of the stream's encoding; the stream starts with the space.
+fn sp_valid_ref(enc: &Encoder, seq: &[u32]) -> bool {
+    let text = enc.decode_bytes(seq, false).unwrap();
+    let text: Vec<u8> = if enc.model().sp.as_ref().unwrap().strip_decoded {
+        // decode_bytes strips the dummy space; the stream keeps it
+        let raw: Vec<u8> = seq
+            .iter()
+            .flat_map(|&t| enc.model().vocab[t as usize].clone().unwrap())
+            .collect();
+        raw
+    } else {
+        text
+    };
+    if !text.starts_with(b" ") {
+        return false;
+    }
+    let (_, _, partial) = match chunks::utf8_parts(&text) {
+        Some(p) => p,
+        None => return false,
+    };
+    let comps = sp_completions(enc, partial);
+    for comp in &comps {
+        for cont in ["", "x", "a", " ", "é", "b", "ü"] {
+            let mut w = text.clone();
+            w.extend_from_slice(comp);
+            w.extend_from_slice(cont.as_bytes());
+            let Ok(s) = std::str::from_utf8(&w) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            enc.encode_stream_into(s, &mut Default::default(), &mut out);
+            if out.len() >= seq.len() && out[..seq.len()] == *seq {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Completions of a trailing partial character tried by [`sp_valid_ref`] (memoised).
+fn sp_completions(enc: &Encoder, partial: &[u8]) -> Vec<Vec<u8>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Memo = Mutex<HashMap<Vec<u8>, Vec<Vec<u8>>>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(v) = memo.lock().unwrap().get(partial) {
+        return v.clone();
+    }
+    let mut comps: Vec<Vec<u8>> = vec![Vec::new()];
+    if !partial.is_empty() {
+        comps.clear();
+        let n = chunks::utf8_len_pub(partial[0]);
+        let missing = n - partial.len();
+        // every completion when one byte is missing; else those making a character with a token, plus two
+        // valid ones without (characters without a token are all spelled by fallback bytes alike)
+        let mut others = 0;
+        for k in 0..(1usize << (6 * missing)) {
+            let comp: Vec<u8> = (0..missing)
+                .rev()
+                .map(|m| 0x80 | ((k >> (6 * m)) & 0x3F) as u8)
+                .collect();
+            let mut ch = partial.to_vec();
+            ch.extend_from_slice(&comp);
+            if missing == 1 {
+                comps.push(comp);
+            } else if std::str::from_utf8(&ch).is_ok() {
+                let known = enc
+                    .token_to_id(&ch)
+                    .is_some_and(|t| !enc.model().sp.as_ref().unwrap().is_fallback(t));
+                if known || others < 2 {
+                    others += usize::from(!known);
+                    comps.push(comp);
+                }
+            }
+        }
+    }
+    memo.lock().unwrap().insert(partial.to_vec(), comps.clone());
+    comps
+}
+
+#[test]
+fn sp_masks_match_reference_and_chain_telescopes() {
+    for legacy in [true, false] {
+        let enc = sp_encoder(legacy);
+        let cfg = CoverConfig {
+            eos: Some(2),
+            ..Default::default()
+        };
+        let mut c = ByteCover::new(enc.clone(), cfg).unwrap();
+        assert!(!c.validity().monotone);
+        let ids: Vec<u32> = c.trie().lex_ids().to_vec();
+        for y in ["ab ba", "üx é", "a  b\u{3042}a", "ba\u{1F600}b"] {
+            c.reset();
+            let stream = format!(" {y}");
+            let mut lp = 0.0;
+            let bytes = stream.as_bytes();
+            for i in 0..=bytes.len() {
+                for sid in c.pending() {
+                    let row = random_row(&c.tokens(sid), c.vocab_size(), 7);
+                    c.provide(sid, &row).unwrap();
+                }
+                for sid in c.live().to_vec() {
+                    if c.state_end(sid) != i {
+                        continue;
+                    }
+                    let seq = c.tokens(sid);
+                    let fast: std::collections::BTreeSet<u32> =
+                        c.valid_next(sid).into_iter().collect();
+                    let slow: std::collections::BTreeSet<u32> = ids
+                        .iter()
+                        .copied()
+                        .filter(|&t| {
+                            let mut s = seq.clone();
+                            s.push(t);
+                            sp_valid_ref(&enc, &s)
+                        })
+                        .collect();
+                    assert_eq!(fast, slow, "{y:?} at {i}: {seq:?}");
+                }
+                if i < bytes.len() {
+                    lp += c.push(bytes[i]).unwrap();
+                }
+            }
+            let eot = c.next_byte().unwrap()[256].ln();
+            // the canonical path's probability, masks by the reference
+            let toks = {
+                let mut out = Vec::new();
+                enc.encode_stream_into(&stream, &mut Default::default(), &mut out);
+                out
+            };
+            assert_eq!(toks, {
+                let mut t = enc.encode(y, false);
+                if !legacy && y.starts_with(' ') {
+                    t.insert(0, 259);
+                }
+                t
+            });
+            let mut lq = 0.0;
+            for i in 0..=toks.len() {
+                let prefix = &toks[..i];
+                let row = random_row(prefix, c.vocab_size(), 7);
+                let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let mut z = 0.0;
+                for &t in &ids {
+                    let mut s = prefix.to_vec();
+                    s.push(t);
+                    if sp_valid_ref(&enc, &s) {
+                        z += (row[t as usize] as f64 - mx).exp();
+                    }
+                }
+                let raw: Vec<u8> = prefix
+                    .iter()
+                    .flat_map(|&t| enc.model().vocab[t as usize].clone().unwrap())
+                    .collect();
+                let mut again = Vec::new();
+                if let Ok(s) = std::str::from_utf8(&raw) {
+                    enc.encode_stream_into(s, &mut Default::default(), &mut again);
+                }
+                if i > 0 && again == prefix {
+                    z += (row[2] as f64 - mx).exp(); // a whole encoding: end of text may follow
+                }
+                let next = if i < toks.len() { toks[i] } else { 2 };
+                lq += (row[next as usize] as f64 - mx) - z.ln();
+            }
+            assert!((lp + eot - lq).abs() < 1e-9, "{y:?}: {} vs {lq}", lp + eot);
+        }
+    }
+}
+
+#[test]
+fn sp_pair_validity_non_monotone_equals_reencoding() {
+    let enc = sp_encoder(true);
+    let mut c = ByteCover::new(enc.clone(), CoverConfig::default()).unwrap();
+    let ids: Vec<u32> = c.trie().lex_ids().to_vec();
+    let trie_ids = ids.clone();
+    let val = c.validity();
+    assert!(!val.monotone);
+    let mut fresh = PairValidity::new(&enc, &trie_ids);
+    // fallback tokens follow their own rules (whole characters that are not tokens), not pair validity
+    let sp = enc.model().sp.as_ref().unwrap();
+    let ids: Vec<u32> = ids.into_iter().filter(|&t| !sp.is_fallback(t)).collect();
+    assert!(ids.len() >= 9);
+    for &a in &ids {
+        for &t in &ids {
+            if !val.proper(a) || !val.proper(t) {
+                continue;
+            }
+            let mut out = Vec::new();
+            let mut cat = enc.model().vocab[a as usize].clone().unwrap();
+            cat.extend_from_slice(enc.model().vocab[t as usize].as_deref().unwrap());
+            enc.bpe(&cat, &mut out);
+            let direct = out == [a, t];
+            let trie = TokenTrie::new(&[], 0);
+            assert_eq!(fresh.pair_ok(&enc, &trie, a, t), direct, "{a} {t}");
+            assert_eq!(fresh.pair_valid_events(a, t), direct, "events {a} {t}");
+        }
+    }
+}

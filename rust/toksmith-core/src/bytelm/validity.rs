@@ -13,13 +13,17 @@
 //! The left spines form a forest (parent of `t` = its left part). Laid out depth-first with children in
 //! increasing creation rank, the tokens `t` whose left spine holds `y` with `consumed(y) >= r` are `y` itself
 //! plus a contiguous range. So the tokens that may not follow `a` are a short list of ranges, computed once
-//! per `a`. Non-monotone models fall back to re-encoding each pair.
+//! per `a`. Non-monotone models (SentencePiece conversions list every split of a piece, some using pieces made
+//! later) test only the pairs whose spines meet some merge, each by replaying the two tokens' own merge
+//! sequences side by side (`pair_valid_events`), which is exact for any merge order.
 
 use crate::encode::Encoder;
 use crate::model::MergeMode;
 use rustc_hash::FxHashMap;
 
-/// Creation rank of the initial byte parts (ranks are shifted by one so that bytes come first).
+/// Creation rank of the initial parts, bytes (characters and fallback bytes for SentencePiece-style models;
+/// the facts above hold for any alphabet of initial symbols). Ranks are shifted by one so that they come
+/// first.
 const BYTE: u32 = 0;
 pub const INF: u32 = u32::MAX;
 
@@ -61,6 +65,45 @@ pub struct PairValidity {
     /// Fallback memo for non-monotone models: (a, t) → valid.
     memo: FxHashMap<u64, bool>,
     scratch: Vec<(u32, u32, u32)>,
+    /// Non-monotone merge lists (pair semantics): each proper token's own encoding as events, for
+    /// [`PairValidity::pair_valid_events`]. Empty otherwise.
+    events: Vec<Events>,
+}
+
+/// The merges of a token's own encoding in the order they fire: their ranks (+ 1), and the rightmost and
+/// leftmost parts before the first and after each merge.
+#[derive(Clone, Debug, Default)]
+struct Events {
+    ranks: Vec<u32>,
+    right: Vec<u32>,
+    left: Vec<u32>,
+}
+
+/// [`Events`] of `piece` encoded alone (pair semantics, lowest rank first, leftmost on ties).
+fn trace_events(enc: &Encoder, pairs: &FxHashMap<u64, (u32, u32)>, piece: &[u8]) -> Events {
+    let mut ids: Vec<u32> = enc.initial_ids(piece).into_iter().map(|p| p.1).collect();
+    let mut ev = Events::default();
+    let ends = |ids: &[u32], ev: &mut Events| {
+        ev.right.push(*ids.last().expect("a part"));
+        ev.left.push(ids[0]);
+    };
+    ends(&ids, &mut ev);
+    loop {
+        let mut best: Option<(u32, u32, usize)> = None;
+        for i in 0..ids.len().saturating_sub(1) {
+            if let Some(&(r, new)) = pairs.get(&pack(ids[i], ids[i + 1])) {
+                if best.is_none_or(|(br, _, _)| r < br) {
+                    best = Some((r, new, i));
+                }
+            }
+        }
+        let Some((r, new, i)) = best else { break };
+        ids[i] = new;
+        ids.remove(i + 1);
+        ev.ranks.push(r);
+        ends(&ids, &mut ev);
+    }
+    ev
 }
 
 /// BPE of `piece` with the encoder's rules (lowest rank first, leftmost on ties), recording the last merge.
@@ -71,16 +114,16 @@ fn bpe_traced(
     piece: &[u8],
 ) -> (Vec<u32>, Option<(u32, u32, u32)>) {
     let model = enc.model();
-    let byte_id = |b: u8| {
-        enc.token_to_id(&[b])
-            .expect("validated: all bytes are tokens")
-    };
-    // parts: (start, id)
-    let mut parts: Vec<(usize, u32)> = piece
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| (i, byte_id(b)))
+    // parts: (start, id); initial symbols are bytes, or characters for SentencePiece-style models
+    let mut parts: Vec<(usize, u32)> = enc
+        .initial_ids(piece)
+        .into_iter()
+        .map(|(i, id)| {
+            assert!(id != u32::MAX, "validated: all bytes are tokens");
+            (i as usize, id)
+        })
         .collect();
+    let n_initial = parts.len();
     let mut last = None;
     let rank_at = |parts: &[(usize, u32)], i: usize| -> Option<(u32, u32)> {
         if i + 1 >= parts.len() {
@@ -113,7 +156,7 @@ fn bpe_traced(
         parts.remove(i + 1);
     }
     let ids = parts.into_iter().map(|p| p.1).collect::<Vec<_>>();
-    let last = if ids.len() == 1 && piece.len() > 1 {
+    let last = if ids.len() == 1 && n_initial > 1 {
         last
     } else {
         None
@@ -146,7 +189,7 @@ impl PairValidity {
         let mut created = vec![INF; n_ids];
         for &t in tokens {
             let bytes = model.vocab[t as usize].as_deref().unwrap_or_default();
-            if bytes.len() == 1 {
+            if enc.initial_ids(bytes).len() == 1 {
                 proper[t as usize] = true;
                 created[t as usize] = BYTE;
                 continue;
@@ -224,6 +267,16 @@ impl PairValidity {
                 }
             }
         }
+        let mut events = Vec::new();
+        if !monotone && model.mode == MergeMode::Pairs {
+            events = vec![Events::default(); n_ids];
+            for &t in tokens {
+                if proper[t as usize] {
+                    let bytes = model.vocab[t as usize].as_deref().unwrap_or_default();
+                    events[t as usize] = trace_events(enc, &pairs, bytes);
+                }
+            }
+        }
         PairValidity {
             n_ids,
             proper,
@@ -239,6 +292,7 @@ impl PairValidity {
             inv_cache: FxHashMap::default(),
             memo: FxHashMap::default(),
             scratch: Vec::new(),
+            events,
         }
     }
 
@@ -292,11 +346,31 @@ impl PairValidity {
             return vec![(0, self.ord_ids.len() as u32)];
         }
         if !self.monotone {
-            // Fallback: re-encode every pair.
-            for p in 0..self.ord_ids.len() {
-                let t = self.ord_ids[p];
-                if !self.pair_valid_reencode(enc, a, t) {
-                    ranges.push((p as u32, p as u32 + 1));
+            // Fallback: test the pairs that may merge across. Before the first merge across `a | t`, both
+            // sides evolve as if alone (locality), so that merge joins a part on the right spine of `a` (the
+            // parts at its right end over time) to one on the left spine of `t`: only the tokens whose left
+            // spine holds some `y` of a merge `(x, y)` with `x` on the right spine of `a` (a forest subtree
+            // each) can be invalid. Exact, with no assumption on the merge order.
+            let mut cand: Vec<(u32, u32)> = Vec::new();
+            let mut x = a;
+            loop {
+                for &(y, _) in &self.by_left[x as usize] {
+                    let oy = self.ord[y as usize];
+                    if oy != INF {
+                        cand.push((oy, self.end[y as usize]));
+                    }
+                }
+                match self.split[x as usize] {
+                    Some(s) => x = s.right,
+                    None => break,
+                }
+            }
+            for (s, e) in merge_ranges(cand) {
+                for p in s..e {
+                    let t = self.ord_ids[p as usize];
+                    if !self.pair_valid_fallback(enc, a, t) {
+                        ranges.push((p, p + 1));
+                    }
                 }
             }
             return merge_ranges(ranges);
@@ -352,7 +426,7 @@ impl PairValidity {
             return false;
         }
         if !self.monotone {
-            return self.pair_valid_reencode(enc, a, t);
+            return self.pair_valid_fallback(enc, a, t);
         }
         // Left spine of t with windows (created, consumed].
         let mut lsp = std::mem::take(&mut self.scratch);
@@ -390,6 +464,45 @@ impl PairValidity {
         }
         self.scratch = lsp;
         true
+    }
+
+    fn pair_valid_fallback(&mut self, enc: &Encoder, a: u32, t: u32) -> bool {
+        if self.events.is_empty() {
+            self.pair_valid_reencode(enc, a, t)
+        } else {
+            self.pair_valid_events(a, t)
+        }
+    }
+
+    /// Is `[a, t]` valid (both proper, pair semantics, any merge order)? Until the first merge across, both
+    /// sides fire their own encodings' merges in order; the combined encoding picks the lowest rank, leftmost on
+    /// ties, among `a`'s next merge, the merge of the two parts that meet at the boundary, and `t`'s next
+    /// merge (in this left-to-right order). `[a, t]` is valid iff the merge across never wins.
+    pub fn pair_valid_events(&self, a: u32, t: u32) -> bool {
+        let (ea, et) = (&self.events[a as usize], &self.events[t as usize]);
+        let (mut k, mut j) = (0usize, 0usize);
+        let mut cross_key = u64::MAX;
+        let mut cross = INF;
+        loop {
+            let ra = ea.ranks.get(k).copied().unwrap_or(INF);
+            let rt = et.ranks.get(j).copied().unwrap_or(INF);
+            let key = pack(ea.right[k], et.left[j]);
+            if key != cross_key {
+                cross_key = key;
+                cross = self.pairs.get(&key).map_or(INF, |&(r, _)| r);
+            }
+            if cross < ra && cross <= rt {
+                return false;
+            }
+            if ra == INF && rt == INF {
+                return true;
+            }
+            if ra <= rt {
+                k += 1;
+            } else {
+                j += 1;
+            }
+        }
     }
 
     /// Reference test: re-encode the two tokens' bytes as one chunk (no shortcut) and compare.

@@ -1,9 +1,10 @@
 //! Hugging Face `tokenizer.json` for byte-level BPE: write ours, read ours and other byte-level BPE files
-//! (GPT-2, SmolLM2, Llama 3 layouts).
+//! (GPT-2, SmolLM2, Llama 3 layouts). Also reads SentencePiece-style BPE with byte fallback (Llama 2,
+//! Mistral, TinyLlama layouts; see [`crate::model::SentencePiece`]), which is not written back.
 
 use super::FormatError;
 use crate::bytelevel;
-use crate::model::{AddedToken, BpeModel, MergeMode};
+use crate::model::{AddedToken, BpeModel, MergeMode, Prepend, SentencePiece};
 use crate::pretok::{Preset, Pretokenizer};
 use serde_json::{json, Map, Value};
 
@@ -150,6 +151,11 @@ fn token_str(model: &BpeModel, id: u32, added: &rustc_hash::FxHashMap<u32, &Adde
 
 /// Serialise a model as `tokenizer.json` text.
 pub fn to_string(model: &BpeModel) -> Result<String, FormatError> {
+    if model.sp.is_some() {
+        return Err(FormatError::Unsupported(
+            "writing a SentencePiece-style (byte fallback) model".into(),
+        ));
+    }
     if model.mode == MergeMode::Ranks && model.merges.is_empty() {
         return Err(FormatError::Unsupported(
             "a tiktoken (rank) model has no merges list; derive merges first".into(),
@@ -274,7 +280,132 @@ fn parse_pretok(v: &Value) -> Result<Pretokenizer, FormatError> {
         .with_individual_digits(digits))
 }
 
-/// Parse `tokenizer.json` text (byte-level BPE only).
+/// `<0xNN>` (two upper-case hex digits, as HF's byte fallback writes them) → the byte.
+fn sp_fallback_byte(s: &str) -> Option<u8> {
+    let h = s.strip_prefix("<0x")?.strip_suffix('>')?;
+    if h.len() != 2
+        || !h
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+    {
+        return None;
+    }
+    u8::from_str_radix(h, 16).ok()
+}
+
+/// The normalizer / pre-tokenizer / decoder of a SentencePiece-style BPE with byte fallback: the legacy
+/// `Sequence[Prepend("▁"), Replace(" ", "▁")]` normalizer without pre-tokenizer, or no normalizer and
+/// `Metaspace("▁", prepend_scheme, split=false)`. Returns (where the dummy prefix goes, whether the decoder
+/// strips one leading space).
+fn parse_sp_pipeline(v: &Value) -> Result<(Prepend, bool), FormatError> {
+    const META: &str = "\u{2581}";
+    let norm = v.get("normalizer").unwrap_or(&Value::Null);
+    let pre = v.get("pre_tokenizer").unwrap_or(&Value::Null);
+    let steps = |x: &Value, key: &str| -> Vec<Value> {
+        match x.get("type").and_then(Value::as_str) {
+            Some("Sequence") => x
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            Some(_) => vec![x.clone()],
+            None => Vec::new(),
+        }
+    };
+    let ty = |x: &Value| {
+        x.get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let prepend = match (norm.is_null(), pre.is_null()) {
+        (false, true) => {
+            let st = steps(norm, "normalizers");
+            let mut prepend = Prepend::Never;
+            let mut replaced = false;
+            for (i, s) in st.iter().enumerate() {
+                match ty(s).as_str() {
+                    "Prepend" if i == 0 && s.get("prepend").and_then(Value::as_str) == Some(META) => {
+                        prepend = Prepend::Always
+                    }
+                    "Replace"
+                        if s.pointer("/pattern/String").and_then(Value::as_str) == Some(" ")
+                            && s.get("content").and_then(Value::as_str) == Some(META) =>
+                    {
+                        replaced = true
+                    }
+                    other => {
+                        return Err(unsupported(format!(
+                            "byte-fallback BPE with normalizer step {other:?}"
+                        )))
+                    }
+                }
+            }
+            if !replaced {
+                return Err(unsupported(
+                    "byte-fallback BPE whose normalizer does not replace spaces by \"▁\"",
+                ));
+            }
+            prepend
+        }
+        (true, false) => {
+            let st = steps(pre, "pretokenizers");
+            let [m] = st.as_slice() else {
+                return Err(unsupported("byte-fallback BPE with several pre-tokenizer steps"));
+            };
+            if ty(m) != "Metaspace"
+                || m.get("replacement").and_then(Value::as_str) != Some(META)
+                || m.get("split").and_then(Value::as_bool) != Some(false)
+            {
+                return Err(unsupported(format!(
+                    "byte-fallback BPE with pre-tokenizer {} (only Metaspace(\"▁\", split=false))",
+                    ty(m)
+                )));
+            }
+            match m.get("prepend_scheme").and_then(Value::as_str) {
+                Some("first") => Prepend::MetaspaceFirst,
+                Some("always") => Prepend::MetaspaceAlways,
+                Some("never") => Prepend::Never,
+                other => {
+                    return Err(unsupported(format!(
+                        "Metaspace prepend_scheme {other:?}"
+                    )))
+                }
+            }
+        }
+        _ => {
+            return Err(unsupported(
+                "byte-fallback BPE needs either a Prepend/Replace normalizer or a Metaspace pre-tokenizer",
+            ))
+        }
+    };
+    let dec = v.get("decoder").unwrap_or(&Value::Null);
+    let mut strip = false;
+    for (i, s) in steps(dec, "decoders").iter().enumerate() {
+        match ty(s).as_str() {
+            "Replace"
+                if i == 0
+                    && s.pointer("/pattern/String").and_then(Value::as_str) == Some(META)
+                    && s.get("content").and_then(Value::as_str) == Some(" ") => {}
+            "ByteFallback" | "Fuse" => {}
+            "Strip"
+                if s.get("content").and_then(Value::as_str) == Some(" ")
+                    && s.get("start").and_then(Value::as_u64) == Some(1)
+                    && s.get("stop").and_then(Value::as_u64) == Some(0) =>
+            {
+                strip = true
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "byte-fallback BPE with decoder step {other:?}"
+                )))
+            }
+        }
+    }
+    Ok((prepend, strip))
+}
+
+/// Parse `tokenizer.json` text (byte-level BPE, or SentencePiece-style BPE with byte fallback).
 pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
     let v: Value = serde_json::from_slice(data).map_err(|source| FormatError::Json {
         path: path.into(),
@@ -310,10 +441,20 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
             return Err(unsupported(format!("BPE dropout {d}")));
         }
     }
-    if !matches!(v.get("normalizer"), None | Some(Value::Null)) {
+    let byte_fallback = model.get("byte_fallback").and_then(Value::as_bool) == Some(true);
+    let sp_prepend = if byte_fallback {
+        Some(parse_sp_pipeline(&v)?)
+    } else {
+        None
+    };
+    if sp_prepend.is_none() && !matches!(v.get("normalizer"), None | Some(Value::Null)) {
         return Err(unsupported("a normalizer is set"));
     }
-    let pretok = parse_pretok(v.get("pre_tokenizer").unwrap_or(&Value::Null))?;
+    let pretok = match sp_prepend {
+        Some(_) => Pretokenizer::preset(Preset::None),
+        None => parse_pretok(v.get("pre_tokenizer").unwrap_or(&Value::Null))?,
+    };
+    let mut fallback: [u32; 256] = [u32::MAX; 256];
     let vocab_map = model
         .get("vocab")
         .and_then(Value::as_object)
@@ -367,8 +508,25 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
             set(&mut vocab, id, s.as_bytes().to_vec());
             continue;
         }
-        let b = bytelevel::decode(s)
-            .ok_or_else(|| unsupported(format!("token {s:?} is not byte-level")))?;
+        let b = if sp_prepend.is_some() {
+            match sp_fallback_byte(s) {
+                Some(byte) => {
+                    fallback[byte as usize] = id as u32;
+                    vec![byte]
+                }
+                // pieces spell spaces as "▁"; a piece with a real space could never be produced and would
+                // collide with the "▁" spelling in the byte view
+                None if s.contains(' ') => {
+                    return Err(unsupported(format!(
+                        "byte-fallback BPE piece {s:?} holds a space"
+                    )))
+                }
+                None => s.replace('\u{2581}', " ").into_bytes(),
+            }
+        } else {
+            bytelevel::decode(s)
+                .ok_or_else(|| unsupported(format!("token {s:?} is not byte-level")))?
+        };
         set(&mut vocab, id, b);
     }
     for a in &added {
@@ -407,6 +565,21 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
         };
         merges.push((get(l)?, get(r)?));
     }
+    let sp = match sp_prepend {
+        Some((prepend, strip_decoded)) => {
+            if let Some(b) = fallback.iter().position(|&i| i == u32::MAX) {
+                return Err(unsupported(format!(
+                    "byte_fallback without a <0x{b:02X}> token"
+                )));
+            }
+            Some(Box::new(SentencePiece {
+                prepend,
+                strip_decoded,
+                fallback,
+            }))
+        }
+        None => None,
+    };
     let m = BpeModel {
         vocab,
         merges,
@@ -417,6 +590,7 @@ pub fn parse(data: &[u8], path: &str) -> Result<BpeModel, FormatError> {
             .get("ignore_merges")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        sp,
     };
     m.validate()?;
     Ok(m)

@@ -78,6 +78,7 @@ pub fn parse(
         pretok,
         mode: MergeMode::Ranks,
         ignore_merges: false,
+        sp: None,
     };
     m.validate()?;
     Ok(m)

@@ -329,6 +329,7 @@ pub fn train_with_boundaries(
         pretok,
         mode: MergeMode::Pairs,
         ignore_merges: false,
+        sp: None,
     };
     Ok((model, rep))
 }

@@ -93,6 +93,7 @@ pub fn tokenize_with_state(st: &BpeState, pretok: &Pretokenizer, text: &str) -> 
         pretok: pretok.clone(),
         mode: MergeMode::Pairs,
         ignore_merges: false,
+        sp: None,
     };
     let enc = Encoder::new(model).expect("a consistent state");
     chunks
