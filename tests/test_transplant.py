@@ -386,6 +386,37 @@ def test_hybrid_with_sentence_embedder(base, wordpiece, other_bpe, tmp_path):
     assert r2.anchors == r.anchors and not torch.allclose(e, e2)
 
 
+def test_hybrid_sparse_estimate_blends_linearly(base, other_bpe, tmp_path):
+    """w_sparse blends the TokenAdapt-style rows (w_sparse=0) with the sparse estimate (w_sparse=1), and the
+    sparse estimate is the OMP code of each new token's auxiliary vector over every regular old token's."""
+    from toksmith.transplant.kernels import batch_omp
+    from toksmith.transplant.model_io import load_tokenizer, tokenizer_vocab
+
+    rows = {}
+    for ws in (0.0, 0.5, 1.0):
+        r = transplant(base, other_bpe, tmp_path / f"h{ws}", method="hybrid", options={"w_sparse": ws, "k_sparse": 3})
+        rows[ws] = _emb(tmp_path / f"h{ws}")[1]
+    nv, ov = tokenizer_vocab(load_tokenizer(other_bpe)), tokenizer_vocab(load_tokenizer(base))
+    new = match_anchors(nv, ov).unmatched
+    assert len(new) == r.initialised > 0
+    assert torch.allclose(rows[0.5][new], 0.5 * rows[0.0][new] + 0.5 * rows[1.0][new], atol=1e-5)
+    assert not torch.allclose(rows[0.0][new], rows[1.0][new], atol=1e-3)
+    # reference for w_sparse=1: aux space = the base's unit rows; a new token's vector is its subword mean
+    _, e_old = _emb(base)
+    old_tok = transformers.AutoTokenizer.from_pretrained(str(base))
+    regular = [i for i in ov.ids() if i < e_old.shape[0]]
+    keys = torch.nn.functional.normalize(e_old[regular], dim=-1)
+    q = []
+    for i in new:
+        p = old_tok(nv.tokens[i].decode("utf-8"), add_special_tokens=False)["input_ids"]
+        q.append(e_old[p].mean(0))
+    q = torch.nn.functional.normalize(torch.stack(q), dim=-1)
+    mu, bmu = keys.mean(0), e_old[regular].mean(0)
+    idx, coef = batch_omp(keys - mu, q - mu, 3)
+    want = torch.einsum("mk,mkd->md", coef, (e_old[regular] - bmu)[idx]) + bmu
+    assert torch.allclose(rows[1.0][new], want, atol=1e-4)
+
+
 def test_tiktoken_new_tokenizer(base, tokenizers_dir, tmp_path):
     r = transplant(base, tokenizers_dir / "gpt2.tiktoken", tmp_path / "g", method="mean")
     tok = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "g"))

@@ -51,6 +51,14 @@ def transplant(
         "contextual = run the donor on token strings and code over every old token (better with encoder donors "
         "such as MiniLM: 1.409 vs 1.461 BPB in bench/RESULTS.md; slower the first time, cached after).",
     ),
+    sparse_weight: float = typer.Option(
+        0.5,
+        "--sparse-weight",
+        min=0.0,
+        max=1.0,
+        help="Hybrid: weight of the sparse estimate (OMP over every old token in the auxiliary space); 0 gives "
+        "the TokenAdapt-style local + top-k blend alone.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
@@ -82,6 +90,7 @@ def transplant(
         overwrite=overwrite,
         center=center,
         donor_space=donor_space,
+        options={"w_sparse": sparse_weight},
         log=log,
     )
     if as_json:

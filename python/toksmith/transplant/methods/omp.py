@@ -67,14 +67,18 @@ def _contextual(ctx: Context, ids: list[int], which: str) -> Any:
 
 
 def _code(ctx: Context, dictionary: Any, targets: Any, base_atoms: Any) -> Any:
-    """Sparse-code `targets` over `dictionary` (k atoms) and apply the coefficients to `base_atoms`."""
+    return sparse_transfer(dictionary, targets, base_atoms, ctx.k, bool(ctx.options.get("center", True)))
+
+
+def sparse_transfer(dictionary: Any, targets: Any, base_atoms: Any, k: int, center: bool = True) -> Any:
+    """Sparse-code `targets` over `dictionary` (k atoms, OMP) and apply the coefficients to `base_atoms`
+    (row i of `base_atoms` belongs to row i of `dictionary`); `center` codes around each side's mean row."""
     import torch
 
-    center = bool(ctx.options.get("center", True))
     if center:  # code each row relative to the dictionary's mean row, in both spaces
         d_mean, b_mean = dictionary.mean(0), base_atoms.mean(0)
         dictionary, targets, base_atoms = dictionary - d_mean, targets - d_mean, base_atoms - b_mean
-    idx, coef = _batch_omp(dictionary, targets, ctx.k)
+    idx, coef = _batch_omp(dictionary, targets, k)
     rows = torch.einsum("mk,mkd->md", coef.to(torch.float32), base_atoms[idx])
     return rows + b_mean if center else rows
 
