@@ -189,8 +189,25 @@ def _setup(fx: SpFixture, seed: int, layout: str = "metaspace", model_cls=Bigram
 # "ü" = C3 BC is spelled by fallback bytes, "é" = C3 A9 is a token: after C3 both readings are alive and A9
 # must drop the fallback one; "あ" (E3 81 82) and "x" are fallback characters.
 SP_PREFIXES = [
-    b"", b"a", b"ab", b"ab ", b"a b", b"\xc3", b"a\xc3", b"ab\xc3\xa9", b"\xc3\xbc", b"b'l", b" ", b"a  ",
-    b"x", b"ax b", b"\xe3", b"\xe3\x81", b"a\xe3\x81\x82", b"a\n", b"\xf0\x9f",
+    b"",
+    b"a",
+    b"ab",
+    b"ab ",
+    b"a b",
+    b"\xc3",
+    b"a\xc3",
+    b"ab\xc3\xa9",
+    b"\xc3\xbc",
+    b"b'l",
+    b" ",
+    b"a  ",
+    b"x",
+    b"ax b",
+    b"\xe3",
+    b"\xe3\x81",
+    b"a\xe3\x81\x82",
+    b"a\n",
+    b"\xf0\x9f",
 ]
 
 
