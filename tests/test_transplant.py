@@ -543,3 +543,17 @@ def test_cli_transplant_and_eval(base, other_bpe, tmp_path):
     assert not (tmp_path / "x").exists()
     r = _cli("transplant", str(base), str(other_bpe), str(tmp_path / "x"), "--method", "omp")
     assert r.returncode == 1 and r.stderr.startswith("toksmith: error:") and r.stderr.count("\n") == 1
+
+
+def test_progress_log_reports_about_every_tenth_and_the_end():
+    from toksmith.transplant.methods.aux import progress_log
+
+    seen: list[str] = []
+    prog = progress_log(seen.append, "embedding", 95)
+    for _ in range(19):
+        prog(5)
+    assert seen[-1] == "embedding: 95 / 95"
+    assert 9 <= len(seen) <= 11
+    done = [int(m.split(": ")[1].split(" /")[0]) for m in seen]
+    assert done == sorted(done) and all(b - a >= 9 for a, b in zip(done[:-1], done[1:-1]))
+    assert progress_log(None, "x", 10) is None

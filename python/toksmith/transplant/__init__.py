@@ -189,6 +189,7 @@ def transplant(
             "center": center,
             "donor_space": donor_space,
             "donor_path": str(donor) if donor is not None else None,
+            "log": log,
             **dict(options or {}),
         },
     )

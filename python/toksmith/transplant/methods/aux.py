@@ -56,6 +56,22 @@ class SentenceEmbedder:
         return out
 
 
+def progress_log(log: Any, label: str, total: int) -> Any:
+    """A progress callback (`progress(n_done_in_this_batch)`) that reports `label: done / total` through `log`
+    about every 10%; None when there is no `log`."""
+    if log is None or total <= 0:
+        return None
+    state = {"done": 0, "next": max(total // 10, 1)}
+
+    def progress(n: int) -> None:
+        state["done"] += n
+        if state["done"] >= state["next"] or state["done"] >= total:
+            log(f"{label}: {min(state['done'], total):,} / {total:,}")
+            state["next"] = state["done"] + max(total // 10, 1)
+
+    return progress
+
+
 def cached_old_aux(embedder: SentenceEmbedder, old_tokens: list[Optional[bytes]], progress: Any = None) -> Any:
     """The embedder's vectors of every old token string, cached in ~/.cache/toksmith/aux (keyed by the embedder
     and the vocabulary)."""
