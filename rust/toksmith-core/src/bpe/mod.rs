@@ -95,6 +95,98 @@ fn unpack(p: u64) -> (u32, u32) {
     ((p >> 32) as u32, p as u32)
 }
 
+/// Merges with at least this many words to touch are spread over threads.
+const PAR_MIN_WORDS: usize = 4096;
+/// Words per parallel task.
+const PAR_GRAIN: usize = 2048;
+
+/// One merge: `pair` = (`a`, `b`) becomes `c`.
+#[derive(Clone, Copy)]
+struct Merge {
+    a: u32,
+    b: u32,
+    c: u32,
+    pair: u64,
+}
+
+/// Apply a merge to the words `idx` (sorted, distinct, global ids; `words` starts at id `base`), adding pair
+/// count changes to `deltas` and the (new pair, word) occurrences to `new_pairs` in word order.
+fn merge_words(
+    words: &mut [Vec<u32>],
+    base: u32,
+    idx: &[u32],
+    counts: &[u64],
+    m: Merge,
+    deltas: &mut FxHashMap<u64, i64>,
+    new_pairs: &mut Vec<(u64, u32)>,
+) {
+    let Merge { a, b, c, pair } = m;
+    for &w in idx {
+        let cnt = counts[w as usize] as i64;
+        let syms = &mut words[(w - base) as usize];
+        // Compact in place: `out` trails `r`; the symbol before a match is read from the merged output and
+        // the one after it from the input, exactly as merging left to right in place would see them.
+        let len = syms.len();
+        let (mut r, mut out) = (0usize, 0usize);
+        while r < len {
+            if r + 1 < len && syms[r] == a && syms[r + 1] == b {
+                if out > 0 {
+                    let p = syms[out - 1];
+                    *deltas.entry(pack(p, a)).or_insert(0) -= cnt;
+                    *deltas.entry(pack(p, c)).or_insert(0) += cnt;
+                    new_pairs.push((pack(p, c), w));
+                }
+                *deltas.entry(pair).or_insert(0) -= cnt;
+                if r + 2 < len {
+                    let nx = syms[r + 2];
+                    *deltas.entry(pack(b, nx)).or_insert(0) -= cnt;
+                    *deltas.entry(pack(c, nx)).or_insert(0) += cnt;
+                    new_pairs.push((pack(c, nx), w));
+                }
+                syms[out] = c;
+                r += 2;
+            } else {
+                syms[out] = syms[r];
+                r += 1;
+            }
+            out += 1;
+        }
+        syms.truncate(out);
+    }
+}
+
+/// `merge_words` over halves of `idx` in parallel (split at a word id, so each half owns its words).
+fn merge_words_par(
+    words: &mut [Vec<u32>],
+    base: u32,
+    idx: &[u32],
+    counts: &[u64],
+    m: Merge,
+) -> (FxHashMap<u64, i64>, Vec<(u64, u32)>) {
+    if idx.len() <= PAR_GRAIN {
+        let mut d = FxHashMap::default();
+        let mut n = Vec::new();
+        merge_words(words, base, idx, counts, m, &mut d, &mut n);
+        return (d, n);
+    }
+    let mid = idx.len() / 2;
+    let split = idx[mid] - base;
+    let (lw, rw) = words.split_at_mut(split as usize);
+    let (li, ri) = idx.split_at(mid);
+    let ((mut d1, mut n1), (mut d2, n2)) = rayon::join(
+        || merge_words_par(lw, base, li, counts, m),
+        || merge_words_par(rw, base + split, ri, counts, m),
+    );
+    if d2.len() > d1.len() {
+        std::mem::swap(&mut d1, &mut d2);
+    }
+    for (k, v) in d2 {
+        *d1.entry(k).or_insert(0) += v;
+    }
+    n1.extend(n2);
+    (d1, n1)
+}
+
 /// Pair counts and, per pair, the words holding it.
 pub(crate) type PairTables = (FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>);
 
@@ -258,43 +350,27 @@ impl BpeState {
         widx.sort_unstable();
         widx.dedup();
 
-        let words = &mut self.words;
-        let counts = &self.word_counts;
         let mut deltas = std::mem::take(&mut self.scratch_deltas);
         let mut new_pairs = std::mem::take(&mut self.scratch_new);
         deltas.clear();
         new_pairs.clear();
-        for &w in &widx {
-            let cnt = counts[w as usize] as i64;
-            let syms = &mut words[w as usize];
-            // Compact in place: `out` trails `r`; the symbol before a match is read from the merged output and
-            // the one after it from the input, exactly as merging left to right in place would see them.
-            let len = syms.len();
-            let (mut r, mut out) = (0usize, 0usize);
-            while r < len {
-                if r + 1 < len && syms[r] == a && syms[r + 1] == b {
-                    if out > 0 {
-                        let p = syms[out - 1];
-                        *deltas.entry(pack(p, a)).or_insert(0) -= cnt;
-                        *deltas.entry(pack(p, c)).or_insert(0) += cnt;
-                        new_pairs.push((pack(p, c), w));
-                    }
-                    *deltas.entry(pair).or_insert(0) -= cnt;
-                    if r + 2 < len {
-                        let nx = syms[r + 2];
-                        *deltas.entry(pack(b, nx)).or_insert(0) -= cnt;
-                        *deltas.entry(pack(c, nx)).or_insert(0) += cnt;
-                        new_pairs.push((pack(c, nx), w));
-                    }
-                    syms[out] = c;
-                    r += 2;
-                } else {
-                    syms[out] = syms[r];
-                    r += 1;
-                }
-                out += 1;
-            }
-            syms.truncate(out);
+        let m = Merge { a, b, c, pair };
+        if widx.len() >= PAR_MIN_WORDS && rayon::current_num_threads() > 1 {
+            // Large merges: word ranges in parallel. Deltas are sums (order-free) and the new (pair, word)
+            // entries are joined left range first, so the state is the same as merging serially.
+            let (d, n) = merge_words_par(&mut self.words, 0, &widx, &self.word_counts, m);
+            deltas = d;
+            new_pairs = n;
+        } else {
+            merge_words(
+                &mut self.words,
+                0,
+                &widx,
+                &self.word_counts,
+                m,
+                &mut deltas,
+                &mut new_pairs,
+            );
         }
         let mut grew = Vec::new();
         for (&p, &d) in deltas.iter() {

@@ -433,13 +433,6 @@ impl PairTable {
             .collect();
         PairTable { shards, bits }
     }
-    #[inline]
-    fn get(&self, p: u64) -> u64 {
-        self.shards[Self::shard(self.bits, p)]
-            .get(&p)
-            .copied()
-            .unwrap_or(0)
-    }
     /// The `k`-th largest count (1-based; 0 if there are fewer pairs).
     fn kth_largest(&self, k: usize) -> u64 {
         let mut v: Vec<u64> = self
@@ -470,6 +463,19 @@ fn fragments(a: &Arena, table: &PairTable, theta: u64) -> (Vec<Vec<u32>>, Vec<u6
     }
     // Short pieces recur and are added together (keyed without allocating); long ones are nearly all distinct and
     // are kept as they come (a repeat is harmless: its pairs are simply counted from two words).
+    // The pairs at or above the bar, sharded as the table: far fewer than all pairs, so looking them up stays in
+    // cache (a pair is cut exactly when it is not here).
+    let keep: Vec<rustc_hash::FxHashSet<u64>> = table
+        .shards
+        .par_iter()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, &v)| v >= theta)
+                .map(|(&k, _)| k)
+                .collect()
+        })
+        .collect();
+    let frequent = |p: u64| keep[PairTable::shard(table.bits, p)].contains(&p);
     const SHORT: usize = 4;
     type Short = [u32; SHORT];
     type Part = (FxHashMap<Short, u64>, Vec<Vec<u32>>, Vec<u64>);
@@ -488,7 +494,7 @@ fn fragments(a: &Arena, table: &PairTable, theta: u64) -> (Vec<Vec<u32>>, Vec<u6
                         let (x, y) = (w[k - 1], w[k]);
                         unigram[x as usize] < theta
                             || unigram[y as usize] < theta
-                            || table.get(pack(x, y)) < theta
+                            || !frequent(pack(x, y))
                     };
                     if cut {
                         let f = &w[start..k];

@@ -240,3 +240,35 @@ fn chunk_order_does_not_change_result() {
     assert_eq!(a.merges, b.merges);
     assert_eq!(a.vocab, b.vocab);
 }
+
+#[test]
+fn parallel_merge_matches_serial() {
+    // Enough distinct words holding the merged pairs that `apply_merge` takes its parallel path.
+    let mut chunks: Vec<(Box<str>, u64)> = Vec::new();
+    for i in 0..3 * PAR_MIN_WORDS {
+        let w = format!("ab{}ab{}aab", i % 97, i);
+        chunks.push((w.into_boxed_str(), 1 + (i % 7) as u64));
+    }
+    let run = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut st = BpeState::new(&chunks, &[]).unwrap();
+                let mut sel = Frequency::new(1);
+                sel.init(&st.view());
+                for _ in 0..12 {
+                    let p = sel.next(&st.view()).unwrap();
+                    let grew = st.apply_merge(p);
+                    sel.grew(&grew, &st.view());
+                }
+                let mut counts: Vec<(u64, i64)> = st.pair_counts.into_iter().collect();
+                counts.sort_unstable();
+                let mut lists: Vec<(u64, Vec<u32>)> = st.pair_words.into_iter().collect();
+                lists.sort_unstable();
+                (st.words, st.merges, counts, lists)
+            })
+    };
+    assert_eq!(run(1), run(3));
+}
