@@ -35,6 +35,7 @@ from typing import Any, Union
 import numpy as np
 
 from toksmith import _core
+from toksmith.bytelevel import bytes_to_unicode
 from toksmith.errors import BytelmError, TokenizerFormatError
 from toksmith.tokenizer import Tokenizer
 
@@ -44,18 +45,6 @@ Text = Union[str, bytes]
 # Names of end-of-text tokens, most specific first.
 EOS_NAMES = ("<|endoftext|>", "<|end_of_text|>", "</s>", "<|im_end|>", "<eos>", "<|eot_id|>")
 EOT = 256
-
-
-def _byte_chars() -> dict[int, str]:
-    """GPT-2's byte -> printable character map (the byte-level alphabet of tokenizer.json files)."""
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 def _template_prefix(text: str) -> list[int]:
@@ -101,7 +90,7 @@ def _from_json_inner(text: str) -> tuple[Tokenizer, int | None]:
     vocab = d["model"]["vocab"]
     top = max(list(vocab.values()) + [a["id"] for a in d.get("added_tokens", [])]) + 1
     k = 0
-    for _b, ch in sorted(_byte_chars().items()):
+    for _b, ch in sorted(bytes_to_unicode().items()):
         if ch not in vocab:
             vocab[ch] = top + k
             k += 1

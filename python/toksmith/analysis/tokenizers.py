@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from toksmith.bytelevel import bytes_to_unicode
 from toksmith.errors import AnalysisError, TokenizerFormatError
 
 KINDS = ("bytes", "chars", "tiktoken", "json", "hf", "sentencepiece")
@@ -450,19 +451,6 @@ def _added_matcher(contents: Sequence[str], ignore_case: bool = False) -> Option
     return _matching(re.compile("|".join(re.escape(a) for a in added), re.IGNORECASE if ignore_case else 0))
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte → printable character map (the byte-level alphabet of `tokenizer.json`)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
 def _load_json(spec: TokenizerSpec, threads: Optional[int]) -> LoadedTokenizer:
     """Rust encoder when it loads the file (byte-level BPE, SentencePiece-style BPE with byte fallback); byte-level
     BPE files that lack some byte tokens (SmolLM2 has no token for 21 bytes, most of which never occur in UTF-8
@@ -626,7 +614,7 @@ def _patch_missing_bytes(data: dict) -> Optional[tuple[dict, list[int]]]:
     vocab = model.get("vocab")
     if not isinstance(vocab, dict):
         return None
-    b2u = _bytes_to_unicode()
+    b2u = bytes_to_unicode()
     missing = [b for b in range(256) if b2u[b] not in vocab]
     if not missing:
         return None

@@ -399,27 +399,12 @@ impl Encoder {
 
     /// Merge-list BPE over the bytes that have a token, the others dropped (HF without an unk token).
     fn bpe_dropping(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut ids: Vec<u32> = piece
+        let ids: Vec<u32> = piece
             .iter()
             .map(|&b| self.byte_ids[b as usize])
             .filter(|&i| i != NO_BYTE)
             .collect();
-        loop {
-            let mut best = (NO_RANK, 0u32, 0usize);
-            for i in 0..ids.len().saturating_sub(1) {
-                if let Some(&(r, n)) = self.pairs.get(&pack(ids[i], ids[i + 1])) {
-                    if r < best.0 {
-                        best = (r, n, i);
-                    }
-                }
-            }
-            if best.0 == NO_RANK {
-                break;
-            }
-            ids[best.2] = best.1;
-            ids.remove(best.2 + 1);
-        }
-        out.extend_from_slice(&ids);
+        self.merge_ids(ids, out);
     }
 
     /// O(n log n) merging for long chunks: a doubly linked list of parts and a heap of candidate merges.
