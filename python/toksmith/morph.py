@@ -4,9 +4,10 @@
 * `GoldSegmenter.load(path)`: SIGMORPHON 2022 gold segmentations (`word<TAB>morph @@morph ...`); only entries whose
   morphs join back to the word give boundaries, other words are not cut.
 * `LexiconSegmenter.load(path)`: roots + affixes (JSON, TSV, or a folder with `turkish-tokenizer`'s
-  `kokler.json`/`ekler.json`/`bpe_tokenler.json`); longest root, then a chain of affixes.
+  `kokler.json`/`ekler.json`/`bpe_tokenler.json`); longest root, then a chain of affixes (`compound=N`: a word
+  with no complete chain may be read as up to three root + affix groups, later roots at least N chars long).
 * `load_segmenter(spec, word_counts)`: by spec, `gold:FILE`, `mdl[:weight=1.0,dampening=ones,seed=0]`,
-  `lexicon:FILE` (the specs of `toksmith train --algorithm morph --segmenter`).
+  `lexicon:FILE[,compound=N]` (the specs of `toksmith train --algorithm morph --segmenter`).
 
 Segmenters see words: maximal runs of letters and combining marks. The tokenizer trainer lower-cases each word
 char by char before asking for its boundaries; gold and lexicon lookups lower-case too, `mdl` takes words as
@@ -117,8 +118,13 @@ class GoldSegmenter(Segmenter):
 
 class LexiconSegmenter(Segmenter):
     @classmethod
-    def load(cls, path: str | os.PathLike) -> LexiconSegmenter:
-        return cls(_core.load_segmenter(f"lexicon:{os.fspath(path)}"))
+    def load(cls, path: str | os.PathLike, compound: int = 0) -> LexiconSegmenter:
+        """`compound=N` (N > 0): a word with no complete root + affix chain may be read as up to three such
+        groups, each root after the first at least N characters long (`lexicon:FILE,compound=N`)."""
+        if isinstance(compound, bool) or not isinstance(compound, int) or compound < 0:
+            raise MorphError(f"compound must be a whole number of characters (0: off), not {compound!r}")
+        spec = f"lexicon:{os.fspath(path)}" + (f",compound={compound}" if compound else "")
+        return cls(_core.load_segmenter(spec))
 
     def entries(self) -> tuple[list[str], list[tuple[str, str]], list[str]]:
         """(roots, (affix, allomorph class), extra units), sorted."""

@@ -287,8 +287,8 @@ def train(
     `engine="ray"` counts on a Ray cluster (`address`, $RAY_ADDRESS, or a private local instance) and trains on
     the driver; `memory_budget` (bytes or "4GB") bounds each counter by spilling sorted runs to disk. The
     tokenizer is byte-identical to `engine="local"` without a budget.
-    `algorithm="morph"`: boundary-respecting BPE; `segmenter` is a spec (`gold:FILE`, `mdl`, `lexicon:FILE`) or a
-    `toksmith.morph.Segmenter`, and pair counts across its boundaries are multiplied by `boundary_penalty`
+    `algorithm="morph"`: boundary-respecting BPE; `segmenter` is a spec (`gold:FILE`, `mdl`,
+    `lexicon:FILE[,compound=N]`) or a `toksmith.morph.Segmenter`, and pair counts across its boundaries are multiplied by `boundary_penalty`
     (0: merges never cross a boundary, 1: plain BPE). See `toksmith.morph_train`. With `uppercase` (True or a
     case map, "unicode" or "turkish": a lossless `<uppercase>` marker instead of capitals) or `segment_at_encode`
     (the segmenter cuts words at encode time too) the result is a `toksmith.morph.MorphTokenizer`, saved in our own

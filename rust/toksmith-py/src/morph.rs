@@ -214,7 +214,7 @@ pub(crate) fn load_segmenter(
                 Inner::Gold(Arc::new(GoldSegmenter::load(Path::new(arg))?))
             }
             "lexicon" if !arg.is_empty() => {
-                Inner::Lexicon(Arc::new(LexiconSegmenter::load(Path::new(arg))?))
+                Inner::Lexicon(Arc::new(LexiconSegmenter::load_spec(arg)?))
             }
             "mdl" => Inner::Mdl(Arc::new(MdlSegmenter::train(
                 &word_counts,

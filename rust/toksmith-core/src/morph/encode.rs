@@ -254,7 +254,12 @@ impl Stored {
                     forms.sort();
                     aff.insert(l.classes[i].clone(), json!(forms));
                 }
-                json!({"kind": "lexicon", "name": l.name(), "roots": roots, "affixes": aff})
+                let mut v =
+                    json!({"kind": "lexicon", "name": l.name(), "roots": roots, "affixes": aff});
+                if l.compound > 0 {
+                    v["compound"] = json!(l.compound);
+                }
+                v
             }
             Stored::Mdl(m) => json!({"kind": "mdl", "morphs": m.morphs}),
         }

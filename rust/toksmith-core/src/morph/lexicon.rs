@@ -3,6 +3,12 @@
 //! partial chain that cover the most of the word are cut and the rest is one piece; a word with no root prefix
 //! is not cut.
 //!
+//! Compounds (off by default; spec `lexicon:FILE,compound=N`, JSON key `"compound": N`): when no root allows a
+//! complete chain, the word is read as up to three `root affix*` groups that cover it exactly, the later roots
+//! at least `N` characters long (Turkish `edile|bil|eceğ|i`: a verb, the ability auxiliary `bil`, affixes).
+//! The minimum length keeps one- and two-letter roots, which a large lexicon holds plenty of, from cutting
+//! foreign names into letters. When no such reading exists, the partial parse above is used.
+//!
 //! Loaders:
 //! * JSON: `{"roots": [..], "affixes": [..] | {"CLASS": [allomorphs..], ..}, "units": [..]}` (`units`: extra
 //!   vocabulary units, e.g. BPE pieces, not used for segmentation).
@@ -15,9 +21,14 @@ use super::{lower_word, read_text, MorphError, Segmenter};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
+/// Most `root affix*` groups in a compound reading.
+const COMPOUND_GROUPS: usize = 3;
+
 #[derive(Clone, Debug, Default)]
 pub struct LexiconSegmenter {
     name: String,
+    /// Compound reading: least length (chars) of a root after the first; 0: off (see the module doc).
+    pub compound: usize,
     pub roots: FxHashSet<String>,
     /// Affix → allomorph class (index into `classes`).
     pub affixes: FxHashMap<String, u32>,
@@ -66,6 +77,24 @@ impl LexiconSegmenter {
         };
         self.max_affix = self.max_affix.max(a.chars().count());
         self.affixes.insert(a, id);
+    }
+
+    /// The argument of a `lexicon:` spec: `FILE` or `FILE,compound=N` (a FILE that exists as given, comma and
+    /// all, is taken whole).
+    pub fn load_spec(arg: &str) -> Result<Self, MorphError> {
+        if !Path::new(arg).exists() {
+            if let Some((p, n)) = arg.rsplit_once(",compound=") {
+                let n: usize = n.trim().parse().map_err(|_| {
+                    MorphError::Config(format!(
+                        "lexicon compound=N needs a whole number of characters (0: off), not '{n}'"
+                    ))
+                })?;
+                let mut lex = Self::load(Path::new(p))?;
+                lex.compound = n;
+                return Ok(lex);
+            }
+        }
+        Self::load(Path::new(arg))
     }
 
     /// Load JSON, TSV (by extension: `.tsv`/`.txt`) or a `turkish-tokenizer` resources folder.
@@ -153,6 +182,14 @@ impl LexiconSegmenter {
             match k.as_str() {
                 "roots" => strings(k, val)?.iter().for_each(|r| lex.add_root(r)),
                 "units" => lex.units = strings(k, val)?,
+                "compound" => {
+                    lex.compound = val.as_u64().ok_or_else(|| {
+                        bad(
+                            path,
+                            "\"compound\" must be a whole number of characters (0: off)",
+                        )
+                    })? as usize
+                }
                 "affixes" => match val {
                     serde_json::Value::Object(classes) => {
                         for (cls, forms) in classes {
@@ -166,7 +203,7 @@ impl LexiconSegmenter {
                 _ => {
                     return Err(bad(
                         path,
-                        format!("unknown key \"{k}\" (known: roots, affixes, units)"),
+                        format!("unknown key \"{k}\" (known: roots, affixes, units, compound)"),
                     ))
                 }
             }
@@ -260,6 +297,52 @@ impl LexiconSegmenter {
         (false, best)
     }
 
+    /// Char boundaries of `w` after byte `start`, the first `take` of them (the end of `w` included).
+    fn ends(w: &str, start: usize, take: usize) -> Vec<usize> {
+        w[start..]
+            .char_indices()
+            .skip(1)
+            .map(|(i, _)| start + i)
+            .chain(std::iter::once(w.len()))
+            .take(take)
+            .collect()
+    }
+
+    /// A reading of `w[start..]` as at most `groups` (root affix*) groups that covers it exactly, the roots after
+    /// the word's first at least `self.compound` chars long: its cut points. Longest root first; when its chain
+    /// stops early, the next group may start after any prefix of that chain (longest first).
+    fn compound_parse(
+        &self,
+        w: &str,
+        start: usize,
+        groups: usize,
+        memo: &mut FxHashMap<usize, Vec<usize>>,
+    ) -> Option<Vec<usize>> {
+        if groups == 0 {
+            return None;
+        }
+        for e in Self::ends(w, start, self.max_root).into_iter().rev() {
+            let root = &w[start..e];
+            if !self.roots.contains(root) || (start > 0 && root.chars().count() < self.compound) {
+                continue;
+            }
+            let (full, rest) = self.chain(w, e, memo);
+            let mut stops = vec![e];
+            stops.extend(rest);
+            if full {
+                return Some(stops);
+            }
+            for i in (0..stops.len()).rev() {
+                if let Some(more) = self.compound_parse(w, stops[i], groups - 1, memo) {
+                    let mut cuts = stops[..=i].to_vec();
+                    cuts.extend(more);
+                    return Some(cuts);
+                }
+            }
+        }
+        None
+    }
+
     /// Byte offsets of the morph ends of `w` (the last is `w.len()` when the parse is complete).
     pub fn parse(&self, w: &str) -> Vec<usize> {
         let ends: Vec<usize> = w
@@ -284,6 +367,11 @@ impl LexiconSegmenter {
             // Keep the parse that covers the most of the word (ties: the longer root, seen first).
             if fallback.as_ref().is_none_or(|f| cuts.last() > f.last()) {
                 fallback = Some(cuts);
+            }
+        }
+        if self.compound > 0 && fallback.is_some() {
+            if let Some(cuts) = self.compound_parse(w, 0, COMPOUND_GROUPS, &mut memo) {
+                return cuts;
             }
         }
         fallback.unwrap_or_default()
@@ -337,6 +425,47 @@ mod tests {
         assert_eq!(l.segment("masa"), vec!["masa"]);
         assert_eq!(l.classes.len(), 3);
         assert_eq!(l.affixes["ler"], l.affixes["lar"]);
+    }
+
+    #[test]
+    fn compound_reading_only_when_asked_and_with_long_enough_later_roots() {
+        let j = r#"{"roots": ["ev", "edile", "bil", "s", "ab"], "affixes": ["ecek", "i", "ler", "de"]}"#;
+        let mut l = LexiconSegmenter::parse_json(j, Path::new("t.json"), "lex".into()).unwrap();
+        // Off: the longest root, its (empty) chain, then the rest in one piece.
+        assert_eq!(l.segment("edilebileceki"), vec!["edile", "bileceki"]);
+        assert_eq!(l.segment("evsab"), vec!["ev", "sab"]);
+        // Later roots of at least 3 chars: "bil" qualifies, "s" and "ab" do not.
+        l.compound = 3;
+        assert_eq!(
+            l.segment("edilebileceki"),
+            vec!["edile", "bil", "ecek", "i"]
+        );
+        assert_eq!(l.segment("evsab"), vec!["ev", "sab"]);
+        // A complete single-root parse is never replaced.
+        assert_eq!(l.segment("evlerde"), vec!["ev", "ler", "de"]);
+        l.compound = 1;
+        assert_eq!(l.segment("evsab"), vec!["ev", "s", "ab"]);
+        l.compound = 4;
+        assert_eq!(l.segment("edilebileceki"), vec!["edile", "bileceki"]);
+        // The spec and the JSON key.
+        let j2 = r#"{"roots": ["ev"], "affixes": ["i"], "compound": 5}"#;
+        assert_eq!(
+            LexiconSegmenter::parse_json(j2, Path::new("t.json"), "l".into())
+                .unwrap()
+                .compound,
+            5
+        );
+        let e = LexiconSegmenter::load_spec("/no/such/lexicon.json,compound=x")
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("compound=N needs a whole number"),
+            "{e}"
+        );
+        let e = LexiconSegmenter::load_spec("/no/such/lexicon.json,compound=4")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("/no/such/lexicon.json"), "{e}");
     }
 
     #[test]

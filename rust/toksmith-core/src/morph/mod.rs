@@ -5,7 +5,7 @@
 //! * `gold:FILE` — segmentations read from a SIGMORPHON 2022 file (`gold.rs`); only entries whose morphs join
 //!   back to the word give (surface) boundaries; other words get none.
 //! * `mdl` — Morfessor-Baseline-style MDL segmentation learned from word counts (`mdl.rs`).
-//! * `lexicon:FILE` — roots + affixes, longest root then an affix chain (`lexicon.rs`); FILE is our JSON or TSV,
+//! * `lexicon:FILE[,compound=N]` — roots + affixes, longest root then an affix chain (`lexicon.rs`); FILE is our JSON or TSV,
 //!   or a folder holding `turkish-tokenizer`'s `kokler.json` and `ekler.json`.
 //!
 //! `bpe.rs` trains byte-level BPE whose pair counts across a boundary are multiplied by a penalty (0: merges
@@ -160,7 +160,7 @@ pub fn from_spec(spec: &str, words: &[(String, u64)]) -> Result<Box<dyn Segmente
             Ok(Box::new(gold::GoldSegmenter::load(Path::new(p))?))
         }
         ("lexicon", Some(p)) if !p.is_empty() => {
-            Ok(Box::new(lexicon::LexiconSegmenter::load(Path::new(p))?))
+            Ok(Box::new(lexicon::LexiconSegmenter::load_spec(p)?))
         }
         ("mdl", a) => {
             let cfg = mdl::MdlConfig::parse(a.unwrap_or(""))?;
