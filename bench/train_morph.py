@@ -378,7 +378,9 @@ def ataturk_text(wheel: Path, dest: Path) -> Path:
 
 #: cl100k's split without its English contractions (`'d`, `'s`, `'t`... would cut Turkish `'daki`, `'ten` after
 #: one letter); otherwise the same.
-TR_PRETOKENIZER = r"regex:[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"
+TR_PRETOKENIZER = (
+    r"regex:[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"
+)
 
 
 def capital_rate(text: str) -> float:

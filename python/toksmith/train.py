@@ -288,11 +288,12 @@ def train(
     the driver; `memory_budget` (bytes or "4GB") bounds each counter by spilling sorted runs to disk. The
     tokenizer is byte-identical to `engine="local"` without a budget.
     `algorithm="morph"`: boundary-respecting BPE; `segmenter` is a spec (`gold:FILE`, `mdl`,
-    `lexicon:FILE[,compound=N]`) or a `toksmith.morph.Segmenter`, and pair counts across its boundaries are multiplied by `boundary_penalty`
-    (0: merges never cross a boundary, 1: plain BPE). See `toksmith.morph_train`. With `uppercase` (True or a
-    case map, "unicode" or "turkish": a lossless `<uppercase>` marker instead of capitals) or `segment_at_encode`
-    (the segmenter cuts words at encode time too) the result is a `toksmith.morph.MorphTokenizer`, saved in our own
-    format. `whitespace_tokens` replaces the pre-tokenizer by one that makes each space/newline its own chunk.
+    `lexicon:FILE[,compound=N]`) or a `toksmith.morph.Segmenter`, and pair counts across its boundaries are
+    multiplied by `boundary_penalty` (0: merges never cross a boundary, 1: plain BPE). See `toksmith.morph_train`.
+    With `uppercase` (True or a case map, "unicode" or "turkish": a lossless `<uppercase>` marker instead of
+    capitals) or `segment_at_encode` (the segmenter cuts words at encode time too) the result is a
+    `toksmith.morph.MorphTokenizer`, saved in our own format. `whitespace_tokens` replaces the pre-tokenizer by
+    one that makes each space/newline its own chunk.
     `allomorphs`: a JSON file `{"features": {NAME: CHARS}, "classes": {CLASS: {FEATURE: FORM}}}`; a token whose
     text is the form its class's rule picks after the preceding letters gets the shared class id (lossless).
     """
