@@ -222,6 +222,22 @@ def test_read_hf_split_regex_oniguruma_semantics() -> None:
     assert tok.encode_batch(sample) == [e.ids for e in hf.encode_batch(sample)]
 
 
+def test_written_regex_keeps_fancy_possessive_meaning_in_hf() -> None:
+    """Our `regex:` specs run with fancy-regex, where `\\p{N}{1,3}+` is possessive (digit groups of at most 3);
+    Oniguruma reads that spelling as a repeated group. The written tokenizer.json must split like training did,
+    in HF and when read back by us."""
+    rng = random.Random(1)
+    text = " ".join(f"w{rng.randint(0, 10**7)}" for _ in range(5000))
+    tok = toksmith.train(texts=[text], vocab_size=400, pretokenizer=r"regex:\p{N}{1,3}+|\s+|[^\s\p{N}]+")
+    hf = tokenizers.Tokenizer.from_str(tok.to_json())
+    back = toksmith.Tokenizer.from_str(tok.to_json())
+    sample = ["in 1863 and 18630", "1234567", "x 99999999 y"]
+    ours = tok.encode_batch(sample)
+    assert ours == [e.ids for e in hf.encode_batch(sample)] == back.encode_batch(sample)
+    # groups of at most three digits: no token spans more than 3 digits
+    assert all(len(tok.id_to_bytes(i).strip()) <= 3 for ids in ours for i in ids)
+
+
 @pytest.mark.parametrize("name", list(TIKTOKEN_SPECS))
 def test_tiktoken_to_json_in_hf(name: str, tokenizers_dir: Path, eval_texts: list[str]) -> None:
     """Our tokenizer.json of a tiktoken file, run by HF `tokenizers`, gives tiktoken's ids."""

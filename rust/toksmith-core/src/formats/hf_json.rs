@@ -36,6 +36,17 @@ fn preset_from_hf_pattern(p: &str) -> Option<Preset> {
 /// repetition in Oniguruma (Ruby syntax), not a possessive one. (`$` is an end-of-line anchor in Oniguruma;
 /// patterns put it after a possessive `\s++`, where both readings agree, so it is left alone.)
 pub fn onig_to_fancy(p: &str) -> String {
+    rewrite_bounded_plus(p, |atom, rep| format!("(?:{atom}{rep})+"))
+}
+
+/// The other way, for writing our `regex:` patterns (run with `fancy-regex`, where `X{n,m}+` is possessive) into
+/// tokenizer.json: `X{n,m}+` becomes the atomic group `(?>X{n,m})`, which both engines read as possessive.
+pub fn fancy_to_onig(p: &str) -> String {
+    rewrite_bounded_plus(p, |atom, rep| format!("(?>{atom}{rep})"))
+}
+
+/// Replace every `X{n,m}+` (X the atom before the bounded repetition) by `wrap(X, "{n,m}")`.
+fn rewrite_bounded_plus(p: &str, wrap: impl Fn(&str, &str) -> String) -> String {
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 8);
     let mut i = 0;
@@ -95,7 +106,7 @@ pub fn onig_to_fancy(p: &str) -> String {
                 if is_rep && j + 1 < chars.len() && chars[j + 1] == '+' {
                     let atom = out[atom_start..].to_string();
                     out.truncate(atom_start);
-                    out.push_str(&format!("(?:{atom}{body})+"));
+                    out.push_str(&wrap(&atom, &body));
                     i = j + 2;
                     continue;
                 }
@@ -130,7 +141,7 @@ fn pre_tokenizer(pt: &Pretokenizer) -> Result<Value, FormatError> {
             steps.push(byte_level(false));
         }
         None => {
-            let pat = pt.pattern().unwrap_or_default();
+            let pat = fancy_to_onig(pt.pattern().unwrap_or_default());
             steps.push(json!({"type": "Split", "pattern": {"Regex": pat}, "behavior": "Isolated", "invert": false}));
             steps.push(byte_level(false));
         }
@@ -623,12 +634,33 @@ pub fn derive_merges(model: &mut BpeModel) {
 
 #[cfg(test)]
 mod onig_tests {
-    use super::onig_to_fancy;
+    use super::{fancy_to_onig, onig_to_fancy};
 
     #[test]
     fn bounded_plus_becomes_a_repeated_group() {
         assert_eq!(onig_to_fancy(r"\p{N}{1,3}+|\s+"), r"(?:\p{N}{1,3})+|\s+");
         assert_eq!(onig_to_fancy(r"[a-z]{2}+x"), r"(?:[a-z]{2})+x");
         assert_eq!(onig_to_fancy(r"\p{L}++|a{1,3}"), r"\p{L}++|a{1,3}");
+    }
+
+    #[test]
+    fn possessive_bounded_becomes_an_atomic_group() {
+        assert_eq!(fancy_to_onig(r"\p{N}{1,3}+|\s+"), r"(?>\p{N}{1,3})|\s+");
+        assert_eq!(fancy_to_onig(r"[0-9]{2,}+x"), r"(?>[0-9]{2,})x");
+        assert_eq!(fancy_to_onig(r"\p{L}++|a{1,3}"), r"\p{L}++|a{1,3}");
+        // Read back, the atomic group stays as it is and means the same in fancy-regex.
+        let w = fancy_to_onig(r"\p{N}{1,3}+");
+        assert_eq!(onig_to_fancy(&w), w);
+        let (a, b) = (
+            fancy_regex::Regex::new(r"\p{N}{1,3}+").unwrap(),
+            fancy_regex::Regex::new(&w).unwrap(),
+        );
+        let split = |re: &fancy_regex::Regex| -> Vec<String> {
+            re.find_iter("1234567 89")
+                .map(|m| m.unwrap().as_str().to_string())
+                .collect()
+        };
+        assert_eq!(split(&a), vec!["123", "456", "7", "89"]);
+        assert_eq!(split(&a), split(&b));
     }
 }
