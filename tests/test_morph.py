@@ -58,6 +58,37 @@ def test_gold_on_real_sigmorphon(shared: Path) -> None:
     assert g.segment(word) == [m.removeprefix("@@") for m in seg.split()]
 
 
+def test_gold_unseen_words_cut_by_gold_morphs(gold_file: Path, tmp_path: Path) -> None:
+    # Without the option an unseen word is not cut; with it, "walked" (never in the file) is cut into the file's
+    # morphs, while a word frequent in the corpus stays whole.
+    assert GoldSegmenter.load(gold_file).segment("walked") == ["walked"]
+    seg = load_segmenter(f"gold:{gold_file},unseen=0.05", [("talked", 500)])
+    assert seg.segment("walked") == ["walk", "ed"]
+    assert seg.segment("talked") == ["talked"]
+    assert seg.segment("played") == ["play", "ed"]
+    with pytest.raises(MorphError, match="unseen=LAM needs a positive number"):
+        load_segmenter(f"gold:{gold_file},unseen=-1")
+    # As a training segmenter the lexicon takes the corpus's words; stored in the file, the reloaded tokenizer
+    # cuts the same way (the unseen word "walked" at walk|ed).
+    text = "talked talked talked walking played " * 40
+    tok = toksmith.train(
+        texts=[text],
+        vocab_size=300,
+        algorithm="morph",
+        segmenter=f"gold:{gold_file},unseen=0.05",
+        segment_at_encode=True,
+    )
+    out = tmp_path / "tok.json"
+    tok.save(out)
+    stored = json.loads(out.read_text(encoding="utf-8"))["segmenter"]
+    assert stored["kind"] == "gold" and ["talked", 120] in stored["unseen"]  # 3 x 40 occurrences
+    back = MorphTokenizer.from_file(out)
+    ids = tok.encode(" walked")
+    assert back.encode(" walked") == ids and back.decode(ids) == " walked"
+    pieces = [tok.id_to_bytes(i) for i in ids]
+    assert 5 in {sum(len(x) for x in pieces[: k + 1]) for k in range(len(pieces))}  # " walk" | "ed"
+
+
 def test_malformed_gold_and_unknown_segmenter(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("played\tplay @@ed\nno tab here\n", encoding="utf-8")

@@ -41,6 +41,10 @@ def resolve_segmenter(segmenter: str | Segmenter | None) -> Any:
         # Check options now; the model is learned from the corpus's words after counting.
         _core.load_segmenter(segmenter, [("a", 1)])
         return segmenter
+    if segmenter.startswith("gold:") and ",unseen=" in segmenter and not os.path.exists(segmenter[5:]):
+        # The unseen-word lexicon holds the corpus's words: checked now, built by the core after counting.
+        _core.load_segmenter(segmenter, [])
+        return segmenter
     return load_segmenter(segmenter)._core
 
 

@@ -198,7 +198,15 @@ impl Segmenter {
     }
 }
 
-/// A segmenter by spec (`gold:FILE`, `mdl[:KEY=VALUE,...]`, `lexicon:FILE`); `mdl` learns from `word_counts`.
+/// Whether a segmenter spec is built from the corpus's word counts other than `mdl`: `gold:FILE,unseen=LAM`.
+fn learns_from_corpus(spec: &str) -> bool {
+    spec.starts_with("gold:")
+        && spec.contains(",unseen=")
+        && !Path::new(spec.split_once(':').map_or("", |x| x.1)).exists()
+}
+
+/// A segmenter by spec (`gold:FILE[,unseen=LAM]`, `mdl[:KEY=VALUE,...]`, `lexicon:FILE[,compound=N]`); `mdl` and
+/// `gold` with `unseen` learn from `word_counts`.
 #[pyfunction]
 #[pyo3(signature = (spec, word_counts=vec![]))]
 pub(crate) fn load_segmenter(
@@ -211,7 +219,7 @@ pub(crate) fn load_segmenter(
         let (kind, arg) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
         Ok(match kind {
             "gold" if !arg.is_empty() => {
-                Inner::Gold(Arc::new(GoldSegmenter::load(Path::new(arg))?))
+                Inner::Gold(Arc::new(GoldSegmenter::from_spec(arg, &word_counts)?))
             }
             "lexicon" if !arg.is_empty() => {
                 Inner::Lexicon(Arc::new(LexiconSegmenter::load_spec(arg)?))
@@ -350,6 +358,11 @@ pub(crate) fn train_morph<'py>(
             MdlConfig::parse(spec.split_once(':').map_or("", |x| x.1)).map_err(morph_err)?;
             None
         }
+        // `gold:FILE,unseen=LAM` needs the corpus's words: checked now (file and option), built after counting.
+        Err(spec) if learns_from_corpus(spec) => {
+            load_segmenter(py, spec, vec![])?;
+            None
+        }
         Err(spec) => Some(load_segmenter(py, spec, vec![])?),
     };
     let c = take_counter(counter)?;
@@ -369,6 +382,15 @@ pub(crate) fn train_morph<'py>(
             let mut seg_secs = 0.0;
             let (s, mdl_info): (Inner, MdlInfo) = match given {
                 Some(s) => (s, None),
+                None if mdl_spec.as_deref().is_some_and(learns_from_corpus) => {
+                    let t = std::time::Instant::now();
+                    let spec = mdl_spec.unwrap_or_default();
+                    let words = morph::word_counts(&chunks);
+                    let g =
+                        GoldSegmenter::from_spec(spec.split_once(':').map_or("", |x| x.1), &words)?;
+                    seg_secs = t.elapsed().as_secs_f64();
+                    (Inner::Gold(Arc::new(g)), None)
+                }
                 None => {
                     let t = std::time::Instant::now();
                     let spec = mdl_spec.unwrap_or_default();

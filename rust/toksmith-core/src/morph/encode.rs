@@ -240,7 +240,11 @@ impl Stored {
                         format!("{w}\t{}", b.join(" "))
                     })
                     .collect();
-                json!({"kind": "gold", "name": g.name(), "words": lines})
+                let mut v = json!({"kind": "gold", "name": g.name(), "words": lines});
+                if let Some(u) = &g.unseen {
+                    v["unseen"] = json!(u.units);
+                }
+                v
             }
             Stored::Lexicon(l) => {
                 let mut roots: Vec<&String> = l.roots.iter().collect();
@@ -292,7 +296,13 @@ impl Stored {
                         b.map_err(|_| bad("gold boundaries must be integers"))?,
                     );
                 }
-                Ok(Stored::Gold(GoldSegmenter::from_map(name, map)))
+                let mut g = GoldSegmenter::from_map(name, map);
+                if let Some(u) = v.get("unseen") {
+                    let units: Vec<(String, u64)> =
+                        serde_json::from_value(u.clone()).map_err(|e| bad(&e.to_string()))?;
+                    g.unseen = Some(Arc::new(super::gold::Unseen::new(units)));
+                }
+                Ok(Stored::Gold(g))
             }
             Some("lexicon") => {
                 let name = v

@@ -4,10 +4,55 @@
 //! count as boundaries). Only entries whose morphs join back to the word (surface segmentations) give
 //! boundaries; canonical ones (`inaccuracies → in @@accurate @@cy @@s`) are counted and skipped. Words are
 //! looked up in lower case; the first entry of a word wins.
+//!
+//! Unseen words (`gold:FILE,unseen=LAM`, built with the corpus's word counts): a word the file does not hold gets
+//! its Viterbi segmentation under one unigram lexicon of the file's morphs (each counted once per entry holding it)
+//! and the corpus's words as whole units (each `LAM` × its corpus count; as integers: morphs × round(1/LAM), words ×
+//! 1). Frequent words stay whole; rare and unseen ones are cut into morphs the file knows. Without the option,
+//! unseen words get no boundaries.
 
+use super::mdl::MdlSegmenter;
 use super::{boundaries_of, lower_word, read_text, MorphError, Segmenter};
 use rustc_hash::FxHashMap;
 use std::path::Path;
+use std::sync::Arc;
+
+/// The unigram lexicon for words the file does not hold, and its Viterbi segmenter.
+#[derive(Clone, Debug)]
+pub struct Unseen {
+    /// Units (morphs and whole words) with their integer weights, sorted.
+    pub units: Vec<(String, u64)>,
+    model: MdlSegmenter,
+}
+
+impl Unseen {
+    pub fn new(units: Vec<(String, u64)>) -> Self {
+        let items: Vec<(&str, u64, Vec<&str>)> = units
+            .iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(m, c)| (m.as_str(), *c, vec![m.as_str()]))
+            .collect();
+        Unseen {
+            model: MdlSegmenter::from_segmentations(&items, 1.0),
+            units,
+        }
+    }
+}
+
+/// The argument of a `gold:` spec: `FILE` or `FILE,unseen=LAM` (a FILE that exists as given is taken whole).
+pub fn parse_spec(arg: &str) -> Result<(&str, Option<f64>), MorphError> {
+    if !Path::new(arg).exists() {
+        if let Some((p, l)) = arg.rsplit_once(",unseen=") {
+            let lam: f64 = l.trim().parse().ok().filter(|x: &f64| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                MorphError::Config(format!(
+                    "gold unseen=LAM needs a positive number (the weight of corpus words against gold morphs), not '{l}'"
+                ))
+            })?;
+            return Ok((p, Some(lam)));
+        }
+    }
+    Ok((arg, None))
+}
 
 /// One parsed line: the word and its morphs (without `@@`).
 pub fn parse_line(line: &str) -> Result<(String, Vec<String>), String> {
@@ -34,6 +79,8 @@ pub fn parse_line(line: &str) -> Result<(String, Vec<String>), String> {
 pub struct GoldSegmenter {
     name: String,
     map: FxHashMap<String, Vec<usize>>,
+    /// How words the file does not hold are cut (`None`: not at all).
+    pub unseen: Option<Arc<Unseen>>,
     /// Lines read, and lines whose morphs join back to the word.
     pub entries: usize,
     pub surface_entries: usize,
@@ -83,9 +130,44 @@ impl GoldSegmenter {
         Ok(GoldSegmenter {
             name,
             map,
+            unseen: None,
             entries,
             surface_entries: surface,
         })
+    }
+
+    /// `gold:FILE[,unseen=LAM]`; `words` (lower-case corpus word counts) feed the unseen-word lexicon.
+    pub fn from_spec(arg: &str, words: &[(String, u64)]) -> Result<Self, MorphError> {
+        let (path, lam) = parse_spec(arg)?;
+        let g = Self::load(Path::new(path))?;
+        Ok(match lam {
+            Some(l) => g.with_unseen(words, l),
+            None => g,
+        })
+    }
+
+    /// Cut words the file does not hold by Viterbi under the file's morphs + `words` weighted `lam` (module doc).
+    pub fn with_unseen(mut self, words: &[(String, u64)], lam: f64) -> Self {
+        let scale = (1.0 / lam).round().max(1.0) as u64;
+        let mut units: FxHashMap<String, u64> = FxHashMap::default();
+        for (w, b) in &self.map {
+            let chars: Vec<(usize, char)> = w.char_indices().collect();
+            let byte = |i: usize| chars.get(i).map_or(w.len(), |c| c.0);
+            let mut start = 0;
+            for &cut in b.iter().chain(std::iter::once(&chars.len())) {
+                *units
+                    .entry(w[byte(start)..byte(cut)].to_string())
+                    .or_insert(0) += scale;
+                start = cut;
+            }
+        }
+        for (w, c) in words {
+            *units.entry(w.clone()).or_insert(0) += c;
+        }
+        let mut units: Vec<(String, u64)> = units.into_iter().collect();
+        units.sort_unstable();
+        self.unseen = Some(Arc::new(Unseen::new(units)));
+        self
     }
 
     /// A segmenter from a map (lower-case word → char-offset boundaries), e.g. as a tokenizer file stores it.
@@ -94,14 +176,17 @@ impl GoldSegmenter {
         GoldSegmenter {
             name,
             map,
+            unseen: None,
             entries: n,
             surface_entries: n,
         }
     }
 
-    /// The words with boundaries and their boundaries.
+    /// The words with boundaries and their boundaries (with an unseen-word lexicon, every word the file holds:
+    /// a word without boundaries must stay uncut rather than go to the lexicon).
     pub fn entries_iter(&self) -> impl Iterator<Item = (&String, &Vec<usize>)> {
-        self.map.iter().filter(|(_, b)| !b.is_empty())
+        let all = self.unseen.is_some();
+        self.map.iter().filter(move |(_, b)| all || !b.is_empty())
     }
 
     /// Whether `word` (lower case) has a surface segmentation here.
@@ -115,9 +200,14 @@ impl Segmenter for GoldSegmenter {
         self.name.clone()
     }
     fn boundaries(&self, word: &str) -> Vec<usize> {
-        match self.map.get(word) {
-            Some(b) => b.clone(),
-            None => self.map.get(&lower_word(word)).cloned().unwrap_or_default(),
+        if let Some(b) = self.map.get(word) {
+            return b.clone();
+        }
+        let lower = lower_word(word);
+        match (self.map.get(&lower), &self.unseen) {
+            (Some(b), _) => b.clone(),
+            (None, Some(u)) => u.model.viterbi(&lower),
+            (None, None) => Vec::new(),
         }
     }
 }
@@ -125,6 +215,50 @@ impl Segmenter for GoldSegmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unseen_words_by_gold_morphs_and_corpus_words() {
+        let text = "played\tplay @@ed\nwalking\twalk @@ing\nrun\trun\n";
+        let g = GoldSegmenter::parse(text, "t.tsv", "gold".into()).unwrap();
+        assert_eq!(g.boundaries("jumped"), Vec::<usize>::new()); // off: unseen words are not cut
+                                                                 // "talked" occurs often in the corpus: it stays whole; "walked", "playing" are cut into known morphs;
+                                                                 // known words keep their gold analysis, "run" (no boundaries in the file) included.
+        let words = vec![
+            ("talked".to_string(), 500),
+            ("run".to_string(), 2),
+            ("ru".to_string(), 9),
+        ];
+        let g = g.with_unseen(&words, 0.05);
+        assert_eq!(g.segment("walked"), vec!["walk", "ed"]);
+        assert_eq!(g.segment("Playing"), vec!["Play", "ing"]);
+        assert_eq!(g.segment("talked"), vec!["talked"]);
+        assert_eq!(g.segment("played"), vec!["play", "ed"]);
+        assert_eq!(g.segment("run"), vec!["run"]);
+        let units: FxHashMap<&str, u64> = g
+            .unseen
+            .as_ref()
+            .unwrap()
+            .units
+            .iter()
+            .map(|(m, c)| (m.as_str(), *c))
+            .collect();
+        // morphs weigh round(1 / 0.05) = 20 per entry; words their corpus count
+        assert_eq!(
+            (units["play"], units["ed"], units["talked"], units["run"]),
+            (20, 20, 500, 22)
+        );
+        assert_eq!(
+            parse_spec("/no/such.tsv,unseen=0.1").unwrap(),
+            ("/no/such.tsv", Some(0.1))
+        );
+        for bad in ["x", "0", "-1", "nan"] {
+            let e = parse_spec(&format!("/no/such.tsv,unseen={bad}")).unwrap_err();
+            assert!(
+                e.to_string().contains("unseen=LAM needs a positive number"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn surface_entries_only() {
