@@ -12,7 +12,7 @@
 //! unseen words get no boundaries.
 
 use super::mdl::MdlSegmenter;
-use super::{boundaries_of, lower_word, read_text, MorphError, Segmenter};
+use super::{boundaries_of, lower_word, read_text, split_option, MorphError, Segmenter};
 use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,17 +41,17 @@ impl Unseen {
 
 /// The argument of a `gold:` spec: `FILE` or `FILE,unseen=LAM` (a FILE that exists as given is taken whole).
 pub fn parse_spec(arg: &str) -> Result<(&str, Option<f64>), MorphError> {
-    if !Path::new(arg).exists() {
-        if let Some((p, l)) = arg.rsplit_once(",unseen=") {
-            let lam: f64 = l.trim().parse().ok().filter(|x: &f64| x.is_finite() && *x > 0.0).ok_or_else(|| {
+    let (path, opt) = split_option(arg, "unseen");
+    let lam = opt
+        .map(|l| {
+            l.trim().parse().ok().filter(|x: &f64| x.is_finite() && *x > 0.0).ok_or_else(|| {
                 MorphError::Config(format!(
                     "gold unseen=LAM needs a positive number (the weight of corpus words against gold morphs), not '{l}'"
                 ))
-            })?;
-            return Ok((p, Some(lam)));
-        }
-    }
-    Ok((arg, None))
+            })
+        })
+        .transpose()?;
+    Ok((path, lam))
 }
 
 /// One parsed line: the word and its morphs (without `@@`).

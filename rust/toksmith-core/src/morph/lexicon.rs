@@ -17,7 +17,7 @@
 //!   same id are one allomorph class) and optionally `bpe_tokenler.json` (units). Their maps are string → id;
 //!   special entries (`<uppercase>`, `special_7`, whitespace) are skipped and a leading space is dropped.
 
-use super::{lower_word, read_text, MorphError, Segmenter};
+use super::{lower_word, read_text, split_option, MorphError, Segmenter};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
@@ -82,19 +82,19 @@ impl LexiconSegmenter {
     /// The argument of a `lexicon:` spec: `FILE` or `FILE,compound=N` (a FILE that exists as given, comma and
     /// all, is taken whole).
     pub fn load_spec(arg: &str) -> Result<Self, MorphError> {
-        if !Path::new(arg).exists() {
-            if let Some((p, n)) = arg.rsplit_once(",compound=") {
-                let n: usize = n.trim().parse().map_err(|_| {
+        let (path, opt) = split_option(arg, "compound");
+        let compound = opt
+            .map(|n| {
+                n.trim().parse().map_err(|_| {
                     MorphError::Config(format!(
                         "lexicon compound=N needs a whole number of characters (0: off), not '{n}'"
                     ))
-                })?;
-                let mut lex = Self::load(Path::new(p))?;
-                lex.compound = n;
-                return Ok(lex);
-            }
-        }
-        Self::load(Path::new(arg))
+                })
+            })
+            .transpose()?;
+        let mut lex = Self::load(Path::new(path))?;
+        lex.compound = compound.unwrap_or(0);
+        Ok(lex)
     }
 
     /// Load JSON, TSV (by extension: `.tsv`/`.txt`) or a `turkish-tokenizer` resources folder.
@@ -271,13 +271,7 @@ impl LexiconSegmenter {
         if let Some(v) = memo.get(&start) {
             return (false, v.clone());
         }
-        let ends: Vec<usize> = w[start..]
-            .char_indices()
-            .skip(1)
-            .map(|(i, _)| start + i)
-            .chain(std::iter::once(w.len()))
-            .take(self.max_affix)
-            .collect();
+        let ends = Self::ends(w, start, self.max_affix);
         let mut best: Vec<usize> = Vec::new();
         for &e in ends.iter().rev() {
             if !self.affixes.contains_key(&w[start..e]) {
@@ -345,13 +339,7 @@ impl LexiconSegmenter {
 
     /// Byte offsets of the morph ends of `w` (the last is `w.len()` when the parse is complete).
     pub fn parse(&self, w: &str) -> Vec<usize> {
-        let ends: Vec<usize> = w
-            .char_indices()
-            .skip(1)
-            .map(|(i, _)| i)
-            .chain(std::iter::once(w.len()))
-            .take(self.max_root)
-            .collect();
+        let ends = Self::ends(w, 0, self.max_root);
         let mut memo = FxHashMap::default();
         let mut fallback: Option<Vec<usize>> = None;
         for &e in ends.iter().rev() {

@@ -174,6 +174,18 @@ pub fn from_spec(spec: &str, words: &[(String, u64)]) -> Result<Box<dyn Segmente
     }
 }
 
+/// `FILE,KEY=VALUE` → (FILE, Some(VALUE)); a spec argument that names an existing file as a whole (commas and all),
+/// or has no `,KEY=`, → (it, None).
+pub(crate) fn split_option<'a>(arg: &'a str, key: &str) -> (&'a str, Option<&'a str>) {
+    if Path::new(arg).exists() {
+        return (arg, None);
+    }
+    match arg.rsplit_once(&format!(",{key}=")) {
+        Some((p, v)) => (p, Some(v)),
+        None => (arg, None),
+    }
+}
+
 pub(crate) fn read_text(path: &Path) -> Result<String, MorphError> {
     std::fs::read_to_string(path).map_err(|e| MorphError::Io {
         path: path.display().to_string(),
