@@ -83,6 +83,7 @@ def test_gold_unseen_words_cut_by_gold_morphs(gold_file: Path, tmp_path: Path) -
     stored = json.loads(out.read_text(encoding="utf-8"))["segmenter"]
     assert stored["kind"] == "gold" and ["talked", 120] in stored["unseen"]  # 3 x 40 occurrences
     back = MorphTokenizer.from_file(out)
+    assert "unseen words by Viterbi" in back.segmenter
     ids = tok.encode(" walked")
     assert back.encode(" walked") == ids and back.decode(ids) == " walked"
     pieces = [tok.id_to_bytes(i) for i in ids]
@@ -149,6 +150,7 @@ def test_lexicon_compound_reading(tmp_path: Path) -> None:
     tok.save(out)
     assert json.loads(out.read_text(encoding="utf-8"))["segmenter"]["compound"] == 3
     back = MorphTokenizer.from_file(out)
+    assert back.segmenter.endswith(",compound=3")  # what `toksmith info` shows
     ids = tok.encode(" edilebileceki")
     assert back.encode(" edilebileceki") == ids and back.decode(ids) == " edilebileceki"
     pieces = [tok.id_to_bytes(i) for i in ids]

@@ -555,10 +555,10 @@ impl MorphTokenizer {
             .upper
             .map(|(id, cm)| (menc::UPPERCASE.to_string(), id, cm.name().to_string()))
     }
-    /// Name of the segmenter applied at encode time, or None.
+    /// Name of the segmenter applied at encode time (with the options that change its cuts), or None.
     #[getter]
     fn segmenter(&self) -> Option<String> {
-        self.inner.seg.as_ref().map(|s| s.as_dyn().name())
+        self.inner.seg.as_ref().map(|s| s.describe())
     }
     #[getter]
     fn hf_note(&self) -> String {

@@ -228,6 +228,22 @@ impl Stored {
         }
     }
 
+    /// The segmenter's name with the options that change how it cuts (for `toksmith info`).
+    pub fn describe(&self) -> String {
+        match self {
+            Stored::Gold(g) => match &g.unseen {
+                Some(u) => format!(
+                    "{} + unseen words by Viterbi over a lexicon of {} morphs and corpus words",
+                    g.name(),
+                    u.units.len()
+                ),
+                None => g.name(),
+            },
+            Stored::Lexicon(l) if l.compound > 0 => format!("{},compound={}", l.name(), l.compound),
+            other => other.as_dyn().name(),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         match self {
             Stored::Gold(g) => {
