@@ -14,3 +14,13 @@ pub mod model;
 pub mod morph;
 pub mod pretok;
 pub mod wordpiece;
+
+/// Run `f` on a rayon pool of `n` threads (for tests that results do not depend on the thread count).
+#[cfg(test)]
+pub(crate) fn on_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .expect("a thread pool")
+        .install(f)
+}

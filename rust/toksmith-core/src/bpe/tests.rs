@@ -216,11 +216,9 @@ fn thread_count_does_not_change_result() {
         ..Default::default()
     };
     let run = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-            .install(|| train(&chunks, pt.clone(), &cfg, None, &mut |_, _| true).unwrap())
+        crate::on_threads(n, || {
+            train(&chunks, pt.clone(), &cfg, None, &mut |_, _| true).unwrap()
+        })
     };
     assert_eq!(run(1).merges, run(3).merges);
 }
@@ -250,25 +248,21 @@ fn parallel_merge_matches_serial() {
         chunks.push((w.into_boxed_str(), 1 + (i % 7) as u64));
     }
     let run = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-            .install(|| {
-                let mut st = BpeState::new(&chunks, &[]).unwrap();
-                let mut sel = Frequency::new(1);
-                sel.init(&st.view());
-                for _ in 0..12 {
-                    let p = sel.next(&st.view()).unwrap();
-                    let grew = st.apply_merge(p);
-                    sel.grew(&grew, &st.view());
-                }
-                let mut counts: Vec<(u64, i64)> = st.pair_counts.into_iter().collect();
-                counts.sort_unstable();
-                let mut lists: Vec<(u64, Vec<u32>)> = st.pair_words.into_iter().collect();
-                lists.sort_unstable();
-                (st.words, st.merges, counts, lists)
-            })
+        crate::on_threads(n, || {
+            let mut st = BpeState::new(&chunks, &[]).unwrap();
+            let mut sel = Frequency::new(1);
+            sel.init(&st.view());
+            for _ in 0..12 {
+                let p = sel.next(&st.view()).unwrap();
+                let grew = st.apply_merge(p);
+                sel.grew(&grew, &st.view());
+            }
+            let mut counts: Vec<(u64, i64)> = st.pair_counts.into_iter().collect();
+            counts.sort_unstable();
+            let mut lists: Vec<(u64, Vec<u32>)> = st.pair_words.into_iter().collect();
+            lists.sort_unstable();
+            (st.words, st.merges, counts, lists)
+        })
     };
     assert_eq!(run(1), run(3));
 }

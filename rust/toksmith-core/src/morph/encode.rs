@@ -13,7 +13,7 @@
 
 use super::gold::GoldSegmenter;
 use super::lexicon::LexiconSegmenter;
-use super::mdl::MdlSegmenter;
+pub use super::mdl::MdlViterbi;
 use super::{chunk_boundaries, is_word_char, lower_char, word_spans, MorphError, Segmenter};
 use crate::encode::Encoder;
 use rustc_hash::FxHashMap;
@@ -181,37 +181,6 @@ pub fn fold_chunks(chunks: &[(Box<str>, u64)], cm: Option<CaseMap>) -> Vec<(Box<
     v
 }
 
-/// An mdl model frozen for encoding: Viterbi over its morphs for every word (what the format stores).
-pub struct MdlViterbi {
-    pub morphs: Vec<(String, u64)>,
-    inner: MdlSegmenter,
-}
-
-impl MdlViterbi {
-    pub fn new(morphs: Vec<(String, u64)>) -> Self {
-        let items: Vec<(&str, u64, Vec<&str>)> = morphs
-            .iter()
-            .map(|(m, c)| (m.as_str(), *c, vec![m.as_str()]))
-            .collect();
-        MdlViterbi {
-            inner: MdlSegmenter::from_segmentations(&items, 1.0),
-            morphs,
-        }
-    }
-    pub fn from_model(m: &MdlSegmenter) -> Self {
-        Self::new(m.morphs())
-    }
-}
-
-impl Segmenter for MdlViterbi {
-    fn name(&self) -> String {
-        "mdl".into()
-    }
-    fn boundaries(&self, word: &str) -> Vec<usize> {
-        self.inner.viterbi(word)
-    }
-}
-
 /// A segmenter as the format stores it.
 pub enum Stored {
     Gold(GoldSegmenter),
@@ -235,7 +204,7 @@ impl Stored {
                 Some(u) => format!(
                     "{} + unseen words by Viterbi over a lexicon of {} morphs and corpus words",
                     g.name(),
-                    u.units.len()
+                    u.morphs.len()
                 ),
                 None => g.name(),
             },
@@ -258,7 +227,7 @@ impl Stored {
                     .collect();
                 let mut v = json!({"kind": "gold", "name": g.name(), "words": lines});
                 if let Some(u) = &g.unseen {
-                    v["unseen"] = json!(u.units);
+                    v["unseen"] = json!(u.morphs);
                 }
                 v
             }
@@ -316,7 +285,7 @@ impl Stored {
                 if let Some(u) = v.get("unseen") {
                     let units: Vec<(String, u64)> =
                         serde_json::from_value(u.clone()).map_err(|e| bad(&e.to_string()))?;
-                    g.unseen = Some(Arc::new(super::gold::Unseen::new(units)));
+                    g.unseen = Some(Arc::new(MdlViterbi::new(units)));
                 }
                 Ok(Stored::Gold(g))
             }

@@ -11,33 +11,11 @@
 //! 1). Frequent words stay whole; rare and unseen ones are cut into morphs the file knows. Without the option,
 //! unseen words get no boundaries.
 
-use super::mdl::MdlSegmenter;
+use super::mdl::MdlViterbi;
 use super::{boundaries_of, lower_word, read_text, split_option, MorphError, Segmenter};
 use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::Arc;
-
-/// The unigram lexicon for words the file does not hold, and its Viterbi segmenter.
-#[derive(Clone, Debug)]
-pub struct Unseen {
-    /// Units (morphs and whole words) with their integer weights, sorted.
-    pub units: Vec<(String, u64)>,
-    model: MdlSegmenter,
-}
-
-impl Unseen {
-    pub fn new(units: Vec<(String, u64)>) -> Self {
-        let items: Vec<(&str, u64, Vec<&str>)> = units
-            .iter()
-            .filter(|(_, c)| *c > 0)
-            .map(|(m, c)| (m.as_str(), *c, vec![m.as_str()]))
-            .collect();
-        Unseen {
-            model: MdlSegmenter::from_segmentations(&items, 1.0),
-            units,
-        }
-    }
-}
 
 /// The argument of a `gold:` spec: `FILE` or `FILE,unseen=LAM` (a FILE that exists as given is taken whole).
 pub fn parse_spec(arg: &str) -> Result<(&str, Option<f64>), MorphError> {
@@ -79,8 +57,8 @@ pub fn parse_line(line: &str) -> Result<(String, Vec<String>), String> {
 pub struct GoldSegmenter {
     name: String,
     map: FxHashMap<String, Vec<usize>>,
-    /// How words the file does not hold are cut (`None`: not at all).
-    pub unseen: Option<Arc<Unseen>>,
+    /// How words the file does not hold are cut (`None`: not at all): Viterbi over weighted units.
+    pub unseen: Option<Arc<MdlViterbi>>,
     /// Lines read, and lines whose morphs join back to the word.
     pub entries: usize,
     pub surface_entries: usize,
@@ -166,7 +144,7 @@ impl GoldSegmenter {
         }
         let mut units: Vec<(String, u64)> = units.into_iter().collect();
         units.sort_unstable();
-        self.unseen = Some(Arc::new(Unseen::new(units)));
+        self.unseen = Some(Arc::new(MdlViterbi::new(units)));
         self
     }
 
@@ -206,7 +184,7 @@ impl Segmenter for GoldSegmenter {
         let lower = lower_word(word);
         match (self.map.get(&lower), &self.unseen) {
             (Some(b), _) => b.clone(),
-            (None, Some(u)) => u.model.viterbi(&lower),
+            (None, Some(u)) => u.boundaries(&lower),
             (None, None) => Vec::new(),
         }
     }
@@ -238,7 +216,7 @@ mod tests {
             .unseen
             .as_ref()
             .unwrap()
-            .units
+            .morphs
             .iter()
             .map(|(m, c)| (m.as_str(), *c))
             .collect();

@@ -603,6 +603,39 @@ impl Segmenter for MdlSegmenter {
     }
 }
 
+/// An mdl model frozen for encoding: Viterbi over its morphs for every word (what the toksmith-morph format
+/// stores); also the unseen-word lexicon of the gold segmenter (`gold.rs`), whose "morphs" are weighted units.
+#[derive(Clone, Debug)]
+pub struct MdlViterbi {
+    pub morphs: Vec<(String, u64)>,
+    inner: MdlSegmenter,
+}
+
+impl MdlViterbi {
+    pub fn new(morphs: Vec<(String, u64)>) -> Self {
+        let items: Vec<(&str, u64, Vec<&str>)> = morphs
+            .iter()
+            .map(|(m, c)| (m.as_str(), *c, vec![m.as_str()]))
+            .collect();
+        MdlViterbi {
+            inner: MdlSegmenter::from_segmentations(&items, 1.0),
+            morphs,
+        }
+    }
+    pub fn from_model(m: &MdlSegmenter) -> Self {
+        Self::new(m.morphs())
+    }
+}
+
+impl Segmenter for MdlViterbi {
+    fn name(&self) -> String {
+        "mdl".into()
+    }
+    fn boundaries(&self, word: &str) -> Vec<usize> {
+        self.inner.viterbi(word)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

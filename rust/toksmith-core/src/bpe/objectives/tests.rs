@@ -226,16 +226,12 @@ fn objectives_are_deterministic_across_threads_and_named() {
             ..Default::default()
         };
         let go = |n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .unwrap()
-                .install(|| {
-                    train(&chunks, gpt2(), &cfg(50), &obj, &mut |_, _| true)
-                        .unwrap()
-                        .0
-                        .merges
-                })
+            crate::on_threads(n, || {
+                train(&chunks, gpt2(), &cfg(50), &obj, &mut |_, _| true)
+                    .unwrap()
+                    .0
+                    .merges
+            })
         };
         assert_eq!(go(1), go(3), "{name}");
     }

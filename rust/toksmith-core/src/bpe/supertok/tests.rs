@@ -186,13 +186,7 @@ fn thread_count_does_not_change_result() {
         max_words: Some(4),
         ..Default::default()
     };
-    let go = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-            .install(|| run(&cfg, &text).0)
-    };
+    let go = |n| crate::on_threads(n, || run(&cfg, &text).0);
     assert_eq!(go(1).merges, go(3).merges);
 }
 

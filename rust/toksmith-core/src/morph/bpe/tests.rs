@@ -118,11 +118,9 @@ fn same_result_for_any_thread_count() {
         .collect();
     let bounds: Vec<Vec<usize>> = ch.iter().map(|(c, _)| vec![c.len() / 2]).collect();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| train_state(&ch, &bounds, &cfg(400, 0.3)).unwrap().merges)
+        crate::on_threads(threads, || {
+            train_state(&ch, &bounds, &cfg(400, 0.3)).unwrap().merges
+        })
     };
     assert_eq!(run(1), run(4));
 }
