@@ -482,22 +482,28 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 },
             )
         )
-    for label, extra in [("ours bpe 32k", {})] + morph_runs:
-        out = tmp / f"tur.{label.replace(' ', '_')}.json"
-        out_plain = tmp / f"tur.{label.replace(' ', '_')}.plain.json"
-        split = args.split_encode and "segmenter" in extra
-        kw = {"vocab_size": VOCAB, "pretokenizer": "cl100k", **extra}
-        if split:
-            kw["segment_at_encode"] = True
-        res = run_child(
-            {"kind": "train", "inputs": [str(corpus)], "kwargs": kw, "out": str(out), "out_plain": str(out_plain)}
-        )
-        if "error" in res:
-            toks.append((label, None, res))
-            continue
-        if split and "uppercase" not in extra:
-            toks.append((label, load_tok(str(out_plain)), res))
-        toks.append((label + (" +seg at encode" if split else ""), load_tok(str(out)), res))
+
+    def train_all(runs: list[tuple[str, dict[str, Any]]], corpus: Path, pretokenizer: str, split_encode: bool) -> None:
+        """Train each run on `corpus`; add the tokenizer (and, encoded with the segmenter, its plain BPE) to `toks`."""
+        for label, extra in runs:
+            out = tmp / f"tur.{len(toks)}.json"
+            out_plain = tmp / f"tur.{len(toks)}.plain.json"
+            split = split_encode and "segmenter" in extra
+            kw = {"vocab_size": VOCAB, "pretokenizer": pretokenizer, **extra}
+            if split:
+                kw["segment_at_encode"] = True
+            res = run_child(
+                {"kind": "train", "inputs": [str(corpus)], "kwargs": kw, "out": str(out), "out_plain": str(out_plain)}
+            )
+            res["corpus_bytes"] = corpus.stat().st_size
+            if "error" in res:
+                toks.append((label, None, res))
+                continue
+            if split and "uppercase" not in extra:
+                toks.append((label, load_tok(str(out_plain)), res))
+            toks.append((label + (" +seg at encode" if split else ""), load_tok(str(out)), res))
+
+    train_all([("ours bpe 32k", {})] + morph_runs, corpus, "cl100k", args.split_encode)
     if args.wordfreq_wheel and Path(args.wordfreq_wheel).is_file():
         # Second corpus: FLORES dev + the wordfreq word list (no Atatürk speeches), Turkish-friendly split.
         corpus2, info = wordfreq_corpus(Path(args.wordfreq_wheel), "\n".join(dev) + "\n", tmp)
@@ -511,23 +517,7 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 {"algorithm": "morph", "segmenter": f"{lex},compound={args.compound}"},
             ),
         ]
-        for label, extra in runs2:
-            out = tmp / f"tur2.{len(toks)}.json"
-            out_plain = tmp / f"tur2.{len(toks)}.plain.json"
-            split = "segmenter" in extra
-            kw = {"vocab_size": VOCAB, "pretokenizer": TR_PRETOKENIZER, **extra}
-            if split:
-                kw["segment_at_encode"] = True
-            res = run_child(
-                {"kind": "train", "inputs": [str(corpus2)], "kwargs": kw, "out": str(out), "out_plain": str(out_plain)}
-            )
-            res["corpus_bytes"] = corpus2.stat().st_size
-            if "error" in res:
-                toks.append((label, None, res))
-                continue
-            if split:
-                toks.append((label, load_tok(str(out_plain)), res))
-            toks.append((label + (" +seg at encode" if split else ""), load_tok(str(out)), res))
+        train_all(runs2, corpus2, TR_PRETOKENIZER, True)
     for label, spec in [("gpt2", "gpt2"), ("cl100k", "cl100k_base"), ("smollm2", "smollm2-135m")]:
         toks.append((label, load_tok(spec), None))
     try:
@@ -541,7 +531,7 @@ def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"part": "c", "tokenizer": label, "corpus_bytes": corpus.stat().st_size}
         if train:
             row["train"] = train
-            row["corpus_bytes"] = train.get("corpus_bytes", row["corpus_bytes"])
+            row["corpus_bytes"] = train["corpus_bytes"]
         if tok is not None:
             n = int(sum(tok.count(devtest)))
             row["tokens_per_word"] = n / words
