@@ -72,6 +72,18 @@ def progress_log(log: Any, label: str, total: int) -> Any:
     return progress
 
 
+def embed_token_strings(embedder: SentenceEmbedder, ctx: Any, ids: list[int], label: str) -> tuple[Any, Any]:
+    """(vectors of the new tokens `ids`, vectors of every old token, cached): `embedder` run on the token strings,
+    with progress lines `label: old/new token strings` through the context's log."""
+    log = ctx.options.get("log")
+    n_old = ctx.old_limit
+    old = cached_old_aux(embedder, ctx.old.tokens[:n_old], progress_log(log, f"{label} old token strings", n_old))
+    new = embedder(
+        [token_text(ctx.new.tokens[i]) for i in ids], progress_log(log, f"{label} new token strings", len(ids))
+    )
+    return new, old
+
+
 def cached_old_aux(embedder: SentenceEmbedder, old_tokens: list[Optional[bytes]], progress: Any = None) -> Any:
     """The embedder's vectors of every old token string, cached in ~/.cache/toksmith/aux (keyed by the embedder
     and the vocabulary)."""

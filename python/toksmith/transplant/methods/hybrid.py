@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toksmith.transplant.methods.aux import SentenceEmbedder, cached_old_aux, progress_log, token_text
+from toksmith.transplant.methods.aux import SentenceEmbedder, embed_token_strings
 from toksmith.transplant.methods.baselines import mean_row
 from toksmith.transplant.methods.context import Context
 from toksmith.transplant.methods.pieces import old_pieces
@@ -41,7 +41,6 @@ def _aux_vectors(ctx: Context, ids: list[int]) -> tuple[Any, Any]:
 
     if "aux" in ctx.options and ctx.options.get("aux_ids") == ids:
         return ctx.options["aux"]
-    n_old = ctx.old_limit
     if ctx.aux_embedder in (None, "", "base"):
         e = ctx.old_input.to(torch.float32)
         old_aux = F.normalize(e, dim=-1)
@@ -53,11 +52,7 @@ def _aux_vectors(ctx: Context, ids: list[int]) -> tuple[Any, Any]:
     else:
         emb = ctx.options.get("embedder") or SentenceEmbedder(ctx.aux_embedder, device=ctx.device)
         ctx.options["embedder"] = emb
-        log = ctx.options.get("log")
-        old_aux = cached_old_aux(emb, ctx.old.tokens[:n_old], progress_log(log, "embedding old token strings", n_old))
-        new_aux = emb(
-            [token_text(ctx.new.tokens[i]) for i in ids], progress_log(log, "embedding new token strings", len(ids))
-        )
+        new_aux, old_aux = embed_token_strings(emb, ctx, ids, "embedding")
     ctx.options["aux"] = (new_aux, old_aux)
     ctx.options["aux_ids"] = list(ids)
     return new_aux, old_aux

@@ -41,7 +41,7 @@ def _contextual(ctx: Context, ids: list[int], which: str) -> Any:
     """OMP in the donor's contextual space over every regular old token (see the module docs)."""
     import torch
 
-    from toksmith.transplant.methods.aux import SentenceEmbedder, cached_old_aux, progress_log, token_text
+    from toksmith.transplant.methods.aux import SentenceEmbedder, embed_token_strings
 
     path = ctx.options.get("donor_path")
     if path is None:
@@ -51,13 +51,7 @@ def _contextual(ctx: Context, ids: list[int], which: str) -> Any:
     if ctx.k > len(regular):
         raise TransplantError(f"k={ctx.k} is larger than the old vocabulary ({len(regular)} tokens)")
     if "donor_vectors" not in ctx.options:
-        emb = SentenceEmbedder(path, device=ctx.device)
-        log = ctx.options.get("log")
-        n_old = ctx.old_limit
-        old_vec = cached_old_aux(emb, ctx.old.tokens[:n_old], progress_log(log, "donor: old token strings", n_old))
-        new_vec = emb(
-            [token_text(ctx.new.tokens[i]) for i in ids], progress_log(log, "donor: new token strings", len(ids))
-        )
+        new_vec, old_vec = embed_token_strings(SentenceEmbedder(path, device=ctx.device), ctx, ids, "donor:")
         ctx.options["donor_vectors"] = (list(ids), new_vec, old_vec)
     have_ids, new_vec, old_vec = ctx.options["donor_vectors"]
     if have_ids != list(ids):
