@@ -18,6 +18,13 @@ it only toksmith's numbers are printed).
    ratio, and the memory each needs at 128k targets × 30k atoms by their own formulas.
 3. `--topk`: `topk_cosine` of all MiniLM rows against the anchors (k = 64), and the full-matrix torch.topk on a
    slice for agreement and per-query time.
+
+`--device cuda` runs every kernel on the GPU (timed with torch.cuda.synchronize; the table's memory columns are then
+the GPU's peak allocated memory during the call and its increase over what was allocated before, from
+torch.cuda.max_memory_allocated). Where the MiniLM folder is not available (a GPU machine without the package),
+`--save-embeddings FILE` writes its word-embedding matrix once (float16 safetensors, 23 MB) and `--embeddings FILE`
+reads it back (as float32). `--mergekit-batch 512` calls mergekit's batch_omp on batches of 512 targets, as the
+`mergekit-tokensurgeon` CLI does by default; `--workspace-gib` sets toksmith's tile workspace (default 1 GiB).
 """
 
 from __future__ import annotations
@@ -47,15 +54,21 @@ def load_mergekit_omp() -> Callable[..., Any] | None:
     return mk_omp
 
 
+EMBEDDINGS: Path | None = None
+DEVICE = torch.device("cpu")
+
+
 def minilm_embeddings() -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    if EMBEDDINGS is not None:
+        return load_file(str(EMBEDDINGS))["weight"].float().contiguous()
     try:
         from toksmith.models import ensure
 
         path = ensure("minilm")
     except Exception:  # noqa: BLE001 - fall back to the default cache location
         path = Path.home() / ".cache" / "toksmith" / "models" / "all-minilm-l6-v2"
-    from safetensors.torch import load_file
-
     sd = load_file(str(Path(path) / "model.safetensors"))
     (name,) = [k for k in sd if k.endswith("word_embeddings.weight")]
     return sd[name].float().contiguous()
@@ -80,10 +93,31 @@ def reset_peak() -> bool:
         return False
 
 
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+    """Wall and CPU seconds of fn(); memory: on CPU the process's peak RSS (VmHWM) and its increase over the RSS
+    before the call; on CUDA the peak allocated GPU memory and its increase over what was allocated before."""
     import gc
 
     gc.collect()
+    if DEVICE.type == "cuda":
+        _sync()
+        torch.cuda.empty_cache()
+        before = torch.cuda.memory_allocated(DEVICE)
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        out = fn()
+        _sync()
+        wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        peak = torch.cuda.max_memory_allocated(DEVICE)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        return out, {"wall": wall, "cpu": cpu, "peak": peak, "extra": peak - before}
     before = rss_now()
     reset_ok = reset_peak()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -158,23 +192,46 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def ours(args: argparse.Namespace, D: torch.Tensor, X: torch.Tensor, k: int, **kw: Any) -> tuple:
+    if args.workspace_gib:
+        kw["max_workspace_bytes"] = int(args.workspace_gib * (1 << 30))
+    return batch_omp(D, X, k, **kw)
+
+
+def theirs(mk_omp: Callable[..., Any], args: argparse.Namespace, D: torch.Tensor, X: torch.Tensor, k: int) -> tuple:
+    """mergekit's batch_omp on all targets at once, or on batches of --mergekit-batch (tokensurgeon's CLI: 512)."""
+    b = args.mergekit_batch or X.shape[0]
+    parts = [mk_omp(X[i : i + b], D, k) for i in range(0, X.shape[0], b)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def mk_name(args: argparse.Namespace) -> str:
+    return f"mergekit 0.1.5 batch_omp ({f'batches of {args.mergekit_batch}' if args.mergekit_batch else 'one batch'})"
+
+
+def where() -> str:
+    if DEVICE.type == "cuda":
+        return f"device {torch.cuda.get_device_name(DEVICE)} (memory columns: GPU allocated)"
+    return f"{torch.get_num_threads()} CPU threads (memory columns: process RSS)"
+
+
 def donor_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> None:
     E = minilm_embeddings()
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(E.shape[0], generator=g)
-    D = E[perm[: args.anchors]].contiguous()
+    D = E[perm[: args.anchors]].contiguous().to(DEVICE)
     rest = perm[args.anchors :]
-    X = E[rest[: args.targets] if args.targets else rest].contiguous()
+    X = E[rest[: args.targets] if args.targets else rest].contiguous().to(DEVICE)
     m, n, d, k = X.shape[0], D.shape[0], D.shape[1], args.k
     gs = default_gram_steps(k, d, n, m)
     print(f"\n## Donor case: MiniLM word embeddings, {n:,} atoms x {d} dims, {m:,} targets, k = {k}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average before: {loadavg()}")
+    print(f"torch {torch.__version__}, {where()}; load average before: {loadavg()}")
     print(f"toksmith default gram_steps = {gs}")
-    print("| method | wall s | CPU s | peak RSS MiB | + over before MiB | TFLOP |")
+    print("| method | wall s | CPU s | peak MiB | + over before MiB | TFLOP |")
     print("| --- | --- | --- | --- | --- | --- |")
     results: dict[str, tuple] = {}
     runs: list[tuple[str, Callable[[], Any], float]] = [
-        (f"toksmith batch_omp (gram_steps={gs})", lambda: batch_omp(D, X, k), flops_toksmith(m, n, d, k, gs))
+        (f"toksmith batch_omp (gram_steps={gs})", lambda: ours(args, D, X, k), flops_toksmith(m, n, d, k, gs))
     ]
     if args.variants or args.also_gram_steps:
         for v in args.also_gram_steps or (0, k - 1):
@@ -182,12 +239,12 @@ def donor_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> N
                 runs.append(
                     (
                         f"toksmith batch_omp (gram_steps={v})",
-                        lambda v=v: batch_omp(D, X, k, gram_steps=v),
+                        lambda v=v: ours(args, D, X, k, gram_steps=v),
                         flops_toksmith(m, n, d, k, v),
                     )
                 )
     if mk_omp is not None:
-        runs.append(("mergekit 0.1.5 batch_omp (one batch)", lambda: mk_omp(X, D, k), flops_mergekit(m, n, d, k)))
+        runs.append((mk_name(args), lambda: theirs(mk_omp, args, D, X, k), flops_mergekit(m, n, d, k)))
     for name, fn, fl in runs:
         out, r = measure(fn)
         results[name] = out
@@ -211,21 +268,20 @@ def donor_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> N
 
 def scaled_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> None:
     n, d, k = args.scaled_atoms, 4096, args.k
-    g = torch.Generator().manual_seed(1)
-    D = torch.randn(n, d, generator=g) / d**0.5
+    g = torch.Generator(device=DEVICE).manual_seed(1)
+    D = torch.randn(n, d, generator=g, device=DEVICE) / d**0.5
     print(f"\n## Scaled 4096-dim check: Gaussian dictionary {n:,} atoms x {d} dims, k = {k}")
-    print(f"load average before: {loadavg()}")
-    print("| method | targets | wall s | CPU s | peak RSS MiB | + over before MiB | TFLOP |")
+    print(f"torch {torch.__version__}, {where()}; load average before: {loadavg()}")
+    print("| method | targets | wall s | CPU s | peak MiB | + over before MiB | TFLOP |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     per_target: dict[str, float] = {}
-    t0 = time.perf_counter()
-    G = D @ D.T
-    t_gram = time.perf_counter() - t0
+    G, r = measure(lambda: D @ D.T)
+    t_gram = r["wall"]
     del G
     for m in args.scaled_targets:
-        X = torch.randn(m, d, generator=g)
+        X = torch.randn(m, d, generator=g, device=DEVICE)
         gs = default_gram_steps(k, d, n, m)
-        out, r = measure(lambda X=X: batch_omp(D, X, k))
+        out, r = measure(lambda X=X: ours(args, D, X, k))
         print(
             f"| toksmith (gram_steps={gs}) | {m:,} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['peak'] / MIB:,.0f} | "
             f"{r['extra'] / MIB:,.0f} | {flops_toksmith(m, n, d, k, gs) / 1e12:.2f} |",
@@ -236,14 +292,14 @@ def scaled_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> 
     print(f"Gram matrix alone: {t_gram:.1f} s; toksmith per target without it: {per_target['toksmith'] * 1e3:.1f} ms")
     if mk_omp is not None:
         Xs = X[: args.scaled_mergekit_targets]
-        out, r = measure(lambda: mk_omp(Xs, D, k))
+        out, r = measure(lambda: theirs(mk_omp, args, D, Xs, k))
         per_target["mergekit"] = r["wall"] / Xs.shape[0]
         print(
-            f"| mergekit 0.1.5 | {Xs.shape[0]:,} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['peak'] / MIB:,.0f} | "
+            f"| {mk_name(args)} | {Xs.shape[0]:,} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['peak'] / MIB:,.0f} | "
             f"{r['extra'] / MIB:,.0f} | {flops_mergekit(Xs.shape[0], n, d, k) / 1e12:.2f} |"
         )
-        ours = batch_omp(D, Xs, k)
-        print(f"agreement on that slice: {agreement(D, Xs, ours, out)}")
+        mine = ours(args, D, Xs, k)
+        print(f"agreement on that slice: {agreement(D, Xs, mine, out)}")
         print(f"per-target time ratio mergekit / toksmith: {per_target['mergekit'] / per_target['toksmith']:.1f}")
     print(f"load average after: {loadavg()}")
     M, N = 128_000, 30_000
@@ -261,12 +317,13 @@ def topk_case(args: argparse.Namespace) -> None:
     E = minilm_embeddings()
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(E.shape[0], generator=g)
-    keys = E[perm[: args.anchors]].contiguous()
+    E = E.to(DEVICE)
+    keys = E[perm[: args.anchors].to(DEVICE)].contiguous()
     print(f"\n## topk_cosine: {E.shape[0]:,} MiniLM rows against {keys.shape[0]:,} keys, k = 64")
-    print(f"load average before: {loadavg()}")
+    print(f"torch {torch.__version__}, {where()}; load average before: {loadavg()}")
     (vals, idx), r = measure(lambda: topk_cosine(E, keys, 64))
     print(
-        f"toksmith topk_cosine (tile 4096): {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU, peak RSS "
+        f"toksmith topk_cosine (tile 4096): {r['wall']:.2f} s wall, {r['cpu']:.1f} s CPU, peak "
         f"{r['peak'] / MIB:,.0f} MiB (+{r['extra'] / MIB:,.0f})"
     )
     q = E[:4096]
@@ -278,7 +335,7 @@ def topk_case(args: argparse.Namespace) -> None:
 
     (fv, fi), r2 = measure(full)
     print(
-        f"full matrix + torch.topk on 4,096 queries: {r2['wall']:.1f} s wall, peak RSS +{r2['extra'] / MIB:,.0f} "
+        f"full matrix + torch.topk on 4,096 queries: {r2['wall']:.2f} s wall, peak +{r2['extra'] / MIB:,.0f} "
         f"MiB; same indices: {float((fi == idx[:4096]).double().mean()):.5f} of entries, max |value diff| "
         f"{float((fv - vals[:4096]).abs().max()):.2e}"
     )
@@ -299,7 +356,23 @@ def main() -> None:
     ap.add_argument("--topk", action="store_true")
     ap.add_argument("--no-donor", action="store_true", help="skip the donor case")
     ap.add_argument("--no-mergekit", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where every kernel runs")
+    ap.add_argument("--embeddings", type=Path, help="MiniLM word embeddings written by --save-embeddings")
+    ap.add_argument("--save-embeddings", type=Path, help="write MiniLM's word embeddings (float16) here and exit")
+    ap.add_argument("--mergekit-batch", type=int, default=0, help="mergekit batch size (0: all targets at once)")
+    ap.add_argument("--workspace-gib", type=float, default=0.0, help="toksmith tile workspace (0: its default)")
     args = ap.parse_args()
+    global EMBEDDINGS, DEVICE
+    if args.save_embeddings:
+        from safetensors.torch import save_file
+
+        save_file({"weight": minilm_embeddings().half().contiguous()}, str(args.save_embeddings))
+        print(f"wrote {args.save_embeddings}")
+        return
+    EMBEDDINGS = args.embeddings
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device available")
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"# bench/transplant_kernels.py at {head}: {' '.join(sys.argv[1:])}; {os.cpu_count()} CPUs")
     mk_omp = None if args.no_mergekit else load_mergekit_omp()

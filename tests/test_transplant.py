@@ -377,6 +377,35 @@ def test_contextual_omp_codes_over_every_old_token(base, wordpiece, tmp_path, mo
         transplant(base, wordpiece, tmp_path / "x", method="omp", donor=wordpiece, donor_space="dense")
 
 
+CUDA_CASES = [
+    ("omp", {"k": 4}),
+    ("omp", {"k": 3, "donor_space": "contextual"}),
+    ("hybrid", {"k": 4}),
+    ("hybrid", {"k": 4, "aux": True}),
+    ("subword-mean", {}),
+]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("method,kw", CUDA_CASES, ids=lambda c: str(c))
+def test_cuda_transplant_matches_cpu(base, wordpiece, other_bpe, tmp_path, monkeypatch, method, kw):
+    """--device cuda runs the kernels (OMP, top-k search, the auxiliary embedder) on the GPU and writes the same
+    rows as the CPU run, up to float32 rounding."""
+    monkeypatch.setenv("TOKSMITH_CACHE", str(tmp_path / "cache"))
+    kw = dict(kw)
+    new = wordpiece if method == "omp" else other_bpe
+    if method == "omp":
+        kw["donor"] = wordpiece
+    if kw.pop("aux", False):
+        kw["aux_embedder"] = wordpiece
+    rows = {}
+    for dev in ("cpu", "cuda"):
+        r = transplant(base, new, tmp_path / dev, method=method, device=dev, **kw)
+        rows[dev] = _emb(tmp_path / dev)[1]
+    assert r.initialised > 0
+    assert torch.allclose(rows["cpu"], rows["cuda"], atol=1e-4, rtol=1e-3)
+
+
 def test_hybrid_with_sentence_embedder(base, wordpiece, other_bpe, tmp_path):
     r = transplant(base, other_bpe, tmp_path / "h", method="hybrid", aux_embedder=wordpiece, k=4)
     _, e = _emb(tmp_path / "h")
