@@ -30,6 +30,7 @@ reads it back (as float32). `--mergekit-batch 512` calls mergekit's batch_omp on
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -192,6 +193,20 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def save_split(path: Path) -> None:
+    """The anchors (MiniLM ids of tokens SmolLM2 also has, by canonical bytes) and the new tokens of the donor
+    transplant, as `toksmith transplant SMOLLM2 MINILM OUT --method omp --donor MINILM` finds them."""
+    from toksmith.models import ensure
+    from toksmith.transplant.model_io import load_tokenizer, tokenizer_vocab
+    from toksmith.transplant.vocab import match_anchors
+
+    new = tokenizer_vocab(load_tokenizer(ensure("minilm")))
+    old = tokenizer_vocab(load_tokenizer(ensure("smollm2")))
+    m = match_anchors(new, old)
+    path.write_text(json.dumps({"anchors": [a for a, _ in m.pairs], "targets": list(m.unmatched)}))
+    print(f"wrote {path}: {len(m.pairs):,} anchors, {len(m.unmatched):,} new tokens")
+
+
 def ours(args: argparse.Namespace, D: torch.Tensor, X: torch.Tensor, k: int, **kw: Any) -> tuple:
     if args.workspace_gib:
         kw["max_workspace_bytes"] = int(args.workspace_gib * (1 << 30))
@@ -217,14 +232,21 @@ def where() -> str:
 
 def donor_case(args: argparse.Namespace, mk_omp: Callable[..., Any] | None) -> None:
     E = minilm_embeddings()
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(E.shape[0], generator=g)
-    D = E[perm[: args.anchors]].contiguous().to(DEVICE)
-    rest = perm[args.anchors :]
-    X = E[rest[: args.targets] if args.targets else rest].contiguous().to(DEVICE)
+    if args.split:
+        sp = json.loads(args.split.read_text())
+        D = E[sp["anchors"]].contiguous().to(DEVICE)
+        X = E[sp["targets"][: args.targets or None]].contiguous().to(DEVICE)
+        what = f"the real SmolLM2 <- MiniLM split ({args.split.name})"
+    else:
+        g = torch.Generator().manual_seed(0)
+        perm = torch.randperm(E.shape[0], generator=g)
+        D = E[perm[: args.anchors]].contiguous().to(DEVICE)
+        rest = perm[args.anchors :]
+        X = E[rest[: args.targets] if args.targets else rest].contiguous().to(DEVICE)
+        what = "a seeded random split"
     m, n, d, k = X.shape[0], D.shape[0], D.shape[1], args.k
     gs = default_gram_steps(k, d, n, m)
-    print(f"\n## Donor case: MiniLM word embeddings, {n:,} atoms x {d} dims, {m:,} targets, k = {k}")
+    print(f"\n## Donor case: MiniLM word embeddings ({what}), {n:,} atoms x {d} dims, {m:,} targets, k = {k}")
     print(f"torch {torch.__version__}, {where()}; load average before: {loadavg()}")
     print(f"toksmith default gram_steps = {gs}")
     print("| method | wall s | CPU s | peak MiB | + over before MiB | TFLOP |")
@@ -361,6 +383,16 @@ def main() -> None:
     ap.add_argument("--save-embeddings", type=Path, help="write MiniLM's word embeddings (float16) here and exit")
     ap.add_argument("--mergekit-batch", type=int, default=0, help="mergekit batch size (0: all targets at once)")
     ap.add_argument("--workspace-gib", type=float, default=0.0, help="toksmith tile workspace (0: its default)")
+    ap.add_argument(
+        "--split",
+        type=Path,
+        help="JSON {anchors: [...], targets: [...]} of MiniLM ids (--save-split writes the real transplant's)",
+    )
+    ap.add_argument(
+        "--save-split",
+        type=Path,
+        help="write the SmolLM2 <- MiniLM WordPiece anchor / new-token ids (canonical-byte matching) here and exit",
+    )
     args = ap.parse_args()
     global EMBEDDINGS, DEVICE
     if args.save_embeddings:
@@ -368,6 +400,9 @@ def main() -> None:
 
         save_file({"weight": minilm_embeddings().half().contiguous()}, str(args.save_embeddings))
         print(f"wrote {args.save_embeddings}")
+        return
+    if args.save_split:
+        save_split(args.save_split)
         return
     EMBEDDINGS = args.embeddings
     DEVICE = torch.device(args.device)

@@ -24,7 +24,7 @@ import torch
 
 from toksmith.errors import TransplantError
 
-__all__ = ["batch_omp", "default_gram_steps", "topk_cosine"]
+__all__ = ["batch_omp", "default_gram_steps", "default_workspace_bytes", "topk_cosine"]
 
 _GIB = 1 << 30
 
@@ -82,6 +82,16 @@ def default_gram_steps(k: int, dim: int, n_atoms: int, n_targets: int) -> int:
     return s_star if saving > 4 * (2 * n_atoms * n_atoms * dim) else 0
 
 
+def default_workspace_bytes(device: torch.device) -> int:
+    """Tile workspace for `batch_omp`: 1 GiB on CPU; on CUDA a quarter of the device's free memory, between 1 and
+    16 GiB. On an H100 the 128k-target × 30k-atom × 4096-dim case (bench/RESULTS.md section 6) took 65 s with 1 GiB
+    tiles (134 targets each: a step's ~25 kernel launches and host syncs cost more than its memory traffic)."""
+    if device.type != "cuda":
+        return 1 * _GIB
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(min(16 * _GIB, max(1 * _GIB, free // 4)))
+
+
 def batch_omp(
     dictionary: torch.Tensor,
     targets: torch.Tensor,
@@ -90,7 +100,7 @@ def batch_omp(
     chunk_size: int = 2048,
     gram_steps: Optional[int] = None,
     max_gram_bytes: int = 4 * _GIB,
-    max_workspace_bytes: int = 1 * _GIB,
+    max_workspace_bytes: Optional[int] = None,
     tol: Optional[float] = None,
     progress: Optional[Callable[[int], None]] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +115,8 @@ def batch_omp(
 
     Work happens on the inputs' device in float32 or float64 (half-precision inputs are computed in float32). Memory:
     the Gram matrix (n_atoms², skipped when larger than `max_gram_bytes`: then every step uses the GEMM update) plus a
-    workspace of at most `max_workspace_bytes` for a tile of at most `chunk_size` targets.
+    workspace of at most `max_workspace_bytes` for a tile of at most `chunk_size` targets (default
+    `default_workspace_bytes`: 1 GiB on CPU, more on a GPU, where each step's fixed cost of about 1 ms wants big tiles).
 
     `gram_steps` (default `default_gram_steps(k, d, n_atoms, m)`) is the number of correlation updates that use
     the Gram matrix; `tol` (default √eps of the work dtype) is the relative size of the largest remaining
@@ -146,6 +157,8 @@ def batch_omp(
     G = D @ D.T if use_gram else None
     atom_sq = torch.diagonal(G).clone() if G is not None else (D * D).sum(dim=1)
 
+    if max_workspace_bytes is None:
+        max_workspace_bytes = default_workspace_bytes(device)
     per_row = itemsize * (3 * n_atoms + gs * n_atoms + (k * dim if need_dsel else 0) + 2 * k * k + dim + 4 * k)
     rows = max(1, min(chunk_size, max_workspace_bytes // max(per_row, 1)))
 
