@@ -698,6 +698,7 @@ def main() -> None:
         help="part a: also score each morph tokenizer encoded with its segmenter at encode time",
     )
     ap.add_argument("--json", help="write all rows here")
+    ap.add_argument("--keep", type=Path, help="write corpora and tokenizers here (kept) instead of a temporary folder")
     ap.add_argument("--render", help="print Markdown tables of a --json file and exit")
     args = ap.parse_args()
     if args.render:
@@ -714,6 +715,9 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="toksmith-morph-") as d:
         tmp = Path(d)
+        if args.keep:
+            tmp = args.keep
+            tmp.mkdir(parents=True, exist_ok=True)
         parts = args.part.split(",")
         if "a" in parts:
             rows += part_a(args, tmp)

@@ -111,6 +111,11 @@ struct Merge {
 
 /// Apply a merge to the words `idx` (sorted, distinct, global ids; `words` starts at id `base`), adding pair
 /// count changes to `deltas` and the (new pair, word) occurrences to `new_pairs` in word order.
+///
+/// Every changed pair has `a`, `b` or `c` on one side, so the changes are gathered per neighbour token (left of
+/// a merged occurrence: `(p, a)` falls and `(p, c)` rises by the same count; right: `(b, n)` and `(c, n)`) in two
+/// small maps and turned into pair deltas once per merge: two small-map updates per occurrence instead of five
+/// updates of the big delta map. Sums are order-free, so the result is the same.
 fn merge_words(
     words: &mut [Vec<u32>],
     base: u32,
@@ -121,6 +126,9 @@ fn merge_words(
     new_pairs: &mut Vec<(u64, u32)>,
 ) {
     let Merge { a, b, c, pair } = m;
+    let mut left: FxHashMap<u32, i64> = FxHashMap::default();
+    let mut right: FxHashMap<u32, i64> = FxHashMap::default();
+    let mut merged: i64 = 0;
     for &w in idx {
         let cnt = counts[w as usize] as i64;
         let syms = &mut words[(w - base) as usize];
@@ -132,15 +140,13 @@ fn merge_words(
             if r + 1 < len && syms[r] == a && syms[r + 1] == b {
                 if out > 0 {
                     let p = syms[out - 1];
-                    *deltas.entry(pack(p, a)).or_insert(0) -= cnt;
-                    *deltas.entry(pack(p, c)).or_insert(0) += cnt;
+                    *left.entry(p).or_insert(0) += cnt;
                     new_pairs.push((pack(p, c), w));
                 }
-                *deltas.entry(pair).or_insert(0) -= cnt;
+                merged += cnt;
                 if r + 2 < len {
                     let nx = syms[r + 2];
-                    *deltas.entry(pack(b, nx)).or_insert(0) -= cnt;
-                    *deltas.entry(pack(c, nx)).or_insert(0) += cnt;
+                    *right.entry(nx).or_insert(0) += cnt;
                     new_pairs.push((pack(c, nx), w));
                 }
                 syms[out] = c;
@@ -152,6 +158,17 @@ fn merge_words(
             out += 1;
         }
         syms.truncate(out);
+    }
+    if merged != 0 {
+        *deltas.entry(pair).or_insert(0) -= merged;
+    }
+    for (p, v) in left {
+        *deltas.entry(pack(p, a)).or_insert(0) -= v;
+        *deltas.entry(pack(p, c)).or_insert(0) += v;
+    }
+    for (nx, v) in right {
+        *deltas.entry(pack(b, nx)).or_insert(0) -= v;
+        *deltas.entry(pack(c, nx)).or_insert(0) += v;
     }
 }
 
