@@ -4,6 +4,7 @@
     python bench/transplant.py --part nodonor    # SmolLM2 <- GPT-2 tokenizer: subword-mean, hybrid
     python bench/transplant.py --part langs      # the no-donor models on other FLORES languages
     python bench/transplant.py --part peer       # evaluate mergekit-tokensurgeon's outputs (bench/transplant_peer.py)
+    python bench/transplant.py --part tokenadapt # evaluate TokenAdapt's output (bench/transplant_tokenadapt.py)
 
 Each part writes `--json-dir/PART.json`; `--results` then writes the "Transplant" section of bench/RESULTS.md
 from whatever parts exist. Transplants run as child processes (`toksmith transplant ...`), timed with their peak
@@ -198,10 +199,25 @@ def part_peer(args: argparse.Namespace) -> dict:
     return res
 
 
+def part_tokenadapt(args: argparse.Namespace) -> dict:
+    """TokenAdapt's own output (bench/transplant_tokenadapt.py) on the no-donor sets and the other languages."""
+    out = args.work / "tokenadapt"
+    if not (out / "config.json").exists():
+        raise SystemExit(f"{out} missing: run bench/transplant_tokenadapt.py first")
+    run = args.work / "tokenadapt-work" / "run.json"
+    t = json.loads(run.read_text()) if run.exists() else {}
+    sets = nodonor_sets(args)
+    sets.update({lang: docs_of_lines(flores(lang, args.lang_sentences)) for lang in args.langs.split(",") if lang})
+    res: dict = {"setup": "SmolLM2-135M-Instruct <- GPT-2 tokenizer, TokenAdapt's own code", "rows": []}
+    row = {k: t[k] for k in ("wall_s", "peak_rss_mib") if k in t}
+    res["rows"].append({"method": "TokenAdapt", **row, "bpb": evaluate(out, sets, args)})
+    return res
+
+
 def write_results(args: argparse.Namespace) -> None:
     parts = {
         p: json.loads((args.json_dir / f"{p}.json").read_text())
-        for p in ("donor", "nodonor", "langs", "peer")
+        for p in ("donor", "nodonor", "langs", "peer", "tokenadapt")
         if (args.json_dir / f"{p}.json").exists()
     }
     lines = ["## Transplant", ""]
@@ -255,7 +271,7 @@ def write_results(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["donor", "nodonor", "langs", "peer"])
+    ap.add_argument("--part", choices=["donor", "nodonor", "langs", "peer", "tokenadapt"])
     ap.add_argument("--results", action="store_true", help="write bench/RESULTS.md's Transplant section")
     ap.add_argument("--sentences", type=int, default=200)
     ap.add_argument("--langs", default="fra_Latn,deu_Latn,spa_Latn,por_Latn,ita_Latn,nld_Latn")
@@ -272,7 +288,8 @@ def main() -> None:
     if args.part:
         before = load_avg()
         t0 = time.perf_counter()
-        res = {"donor": part_donor, "nodonor": part_nodonor, "langs": part_langs, "peer": part_peer}[args.part](args)
+        parts = {"donor": part_donor, "nodonor": part_nodonor, "langs": part_langs, "peer": part_peer}
+        res = {**parts, "tokenadapt": part_tokenadapt}[args.part](args)
         res["load_before"], res["load_after"] = before, load_avg()
         res["when"] = (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + f", part took {time.perf_counter() - t0:.0f} s"
