@@ -105,28 +105,25 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
     import gc
 
     gc.collect()
-    if DEVICE.type == "cuda":
+    cuda = DEVICE.type == "cuda"
+    if cuda:
         _sync()
         torch.cuda.empty_cache()
         before = torch.cuda.memory_allocated(DEVICE)
         torch.cuda.reset_peak_memory_stats(DEVICE)
-        ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        t0 = time.perf_counter()
-        out = fn()
-        _sync()
-        wall = time.perf_counter() - t0
-        ru1 = resource.getrusage(resource.RUSAGE_SELF)
-        peak = torch.cuda.max_memory_allocated(DEVICE)
-        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-        return out, {"wall": wall, "cpu": cpu, "peak": peak, "extra": peak - before}
-    before = rss_now()
-    reset_ok = reset_peak()
+    else:
+        before = rss_now()
+        reset_ok = reset_peak()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     out = fn()
+    _sync()
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    peak = _status_kib("VmHWM") * 1024 if reset_ok else ru1.ru_maxrss * 1024
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(DEVICE)
+    else:
+        peak = _status_kib("VmHWM") * 1024 if reset_ok else ru1.ru_maxrss * 1024
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return out, {"wall": wall, "cpu": cpu, "peak": peak, "extra": peak - before}
 
