@@ -30,20 +30,17 @@ def check_penalty(p: float) -> float:
 
 
 def resolve_segmenter(segmenter: str | Segmenter | None) -> Any:
-    """What `_core.train_morph` takes: a core segmenter, or the `mdl[:...]` spec (learned from the corpus)."""
+    """What `_core.train_morph` takes: a core segmenter, or a spec learned from the corpus (`mdl[:...]`,
+    `gold:FILE,unseen=LAM`)."""
     if segmenter is None:
         raise MorphError("algorithm='morph' needs a segmenter: gold:FILE, mdl or lexicon:FILE")
     if isinstance(segmenter, Segmenter):
         return segmenter._core
     if not isinstance(segmenter, str):
         raise MorphError(f"segmenter must be a spec string or a toksmith.morph.Segmenter, not {type(segmenter)}")
-    if segmenter == "mdl" or segmenter.startswith("mdl:"):
-        # Check options now; the model is learned from the corpus's words after counting.
+    if _core.segmenter_learns_from_corpus(segmenter):
+        # `mdl[:...]`, `gold:FILE,unseen=LAM`: checked now, built by the core from the corpus's words after counting.
         _core.load_segmenter(segmenter, [("a", 1)])
-        return segmenter
-    if segmenter.startswith("gold:") and ",unseen=" in segmenter and not os.path.exists(segmenter[5:]):
-        # The unseen-word lexicon holds the corpus's words: checked now, built by the core after counting.
-        _core.load_segmenter(segmenter, [])
         return segmenter
     return load_segmenter(segmenter)._core
 

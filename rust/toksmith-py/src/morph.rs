@@ -14,7 +14,7 @@ use toksmith_core::morph::bpe::{self as mbpe, MorphBpeConfig};
 use toksmith_core::morph::encode::{
     self as menc, CaseMap, MdlViterbi, MorphTokenizer as CoreMorphTok, Stored,
 };
-use toksmith_core::morph::gold::GoldSegmenter;
+use toksmith_core::morph::gold::{self, GoldSegmenter};
 use toksmith_core::morph::lexicon::LexiconSegmenter;
 use toksmith_core::morph::mdl::{Dampening, MdlConfig, MdlSegmenter};
 use toksmith_core::morph::{self, MorphError as CoreError, Segmenter as CoreSeg};
@@ -198,11 +198,17 @@ impl Segmenter {
     }
 }
 
-/// Whether a segmenter spec is built from the corpus's word counts other than `mdl`: `gold:FILE,unseen=LAM`.
-fn learns_from_corpus(spec: &str) -> bool {
-    spec.starts_with("gold:")
-        && spec.contains(",unseen=")
-        && !Path::new(spec.split_once(':').map_or("", |x| x.1)).exists()
+/// `gold:FILE,unseen=LAM` (as the core's spec parser reads it): its unseen-word lexicon holds the corpus's words.
+fn gold_with_unseen(spec: &str) -> bool {
+    spec.strip_prefix("gold:")
+        .is_some_and(|a| matches!(gold::parse_spec(a), Ok((_, Some(_)))))
+}
+
+/// Whether a segmenter spec is learned from the corpus's word counts, so training builds it after counting:
+/// `mdl[:...]` and `gold:FILE,unseen=LAM`.
+#[pyfunction]
+pub(crate) fn segmenter_learns_from_corpus(spec: &str) -> bool {
+    spec == "mdl" || spec.starts_with("mdl:") || gold_with_unseen(spec)
 }
 
 /// A segmenter by spec (`gold:FILE[,unseen=LAM]`, `mdl[:KEY=VALUE,...]`, `lexicon:FILE[,compound=N]`); `mdl` and
@@ -359,7 +365,7 @@ pub(crate) fn train_morph<'py>(
             None
         }
         // `gold:FILE,unseen=LAM` needs the corpus's words: checked now (file and option), built after counting.
-        Err(spec) if learns_from_corpus(spec) => {
+        Err(spec) if gold_with_unseen(spec) => {
             load_segmenter(py, spec, vec![])?;
             None
         }
@@ -382,7 +388,7 @@ pub(crate) fn train_morph<'py>(
             let mut seg_secs = 0.0;
             let (s, mdl_info): (Inner, MdlInfo) = match given {
                 Some(s) => (s, None),
-                None if mdl_spec.as_deref().is_some_and(learns_from_corpus) => {
+                None if mdl_spec.as_deref().is_some_and(gold_with_unseen) => {
                     let t = std::time::Instant::now();
                     let spec = mdl_spec.unwrap_or_default();
                     let words = morph::word_counts(&chunks);
@@ -594,6 +600,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Segmenter>()?;
     m.add_class::<MorphTokenizer>()?;
     m.add_function(wrap_pyfunction!(load_segmenter, m)?)?;
+    m.add_function(wrap_pyfunction!(segmenter_learns_from_corpus, m)?)?;
     m.add_function(wrap_pyfunction!(train_mdl, m)?)?;
     m.add_function(wrap_pyfunction!(mdl_cost, m)?)?;
     m.add_function(wrap_pyfunction!(counter_word_counts, m)?)?;

@@ -198,9 +198,10 @@ mod tests {
     fn unseen_words_by_gold_morphs_and_corpus_words() {
         let text = "played\tplay @@ed\nwalking\twalk @@ing\nrun\trun\n";
         let g = GoldSegmenter::parse(text, "t.tsv", "gold".into()).unwrap();
-        assert_eq!(g.boundaries("jumped"), Vec::<usize>::new()); // off: unseen words are not cut
-                                                                 // "talked" occurs often in the corpus: it stays whole; "walked", "playing" are cut into known morphs;
-                                                                 // known words keep their gold analysis, "run" (no boundaries in the file) included.
+        // Off: unseen words are not cut.
+        assert_eq!(g.boundaries("jumped"), Vec::<usize>::new());
+        // "talked" occurs often in the corpus: it stays whole; "walked", "playing" are cut into known morphs;
+        // known words keep their gold analysis, "run" (no boundaries in the file) included.
         let words = vec![
             ("talked".to_string(), 500),
             ("run".to_string(), 2),

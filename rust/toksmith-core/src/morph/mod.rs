@@ -6,8 +6,8 @@
 //!   morphs join back to the word give (surface) boundaries; other words get none, or with `unseen` a Viterbi
 //!   segmentation under the file's morphs + the corpus's words.
 //! * `mdl` — Morfessor-Baseline-style MDL segmentation learned from word counts (`mdl.rs`).
-//! * `lexicon:FILE[,compound=N]` — roots + affixes, longest root then an affix chain (`lexicon.rs`); FILE is our JSON or TSV,
-//!   or a folder holding `turkish-tokenizer`'s `kokler.json` and `ekler.json`.
+//! * `lexicon:FILE[,compound=N]` — roots + affixes, longest root then an affix chain (`lexicon.rs`); FILE is our
+//!   JSON or TSV, or a folder holding `turkish-tokenizer`'s `kokler.json` and `ekler.json`.
 //!
 //! `bpe.rs` trains byte-level BPE whose pair counts across a boundary are multiplied by a penalty (0: merges
 //! never cross a boundary in the training words).
