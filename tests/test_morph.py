@@ -90,6 +90,35 @@ def test_gold_unseen_words_cut_by_gold_morphs(gold_file: Path, tmp_path: Path) -
     assert 5 in {sum(len(x) for x in pieces[: k + 1]) for k in range(len(pieces))}  # " walk" | "ed"
 
 
+def test_gold_known_lexicon_keeps_frequent_known_words_whole(gold_file: Path, tmp_path: Path) -> None:
+    # `known=lexicon`: words the file holds go through the same lexicon. "played" is in the file and rare in the
+    # corpus: it keeps its gold cut; a file word frequent in the corpus stays whole (with the default, `known=gold`,
+    # it keeps its gold cut whatever its count).
+    word, morphs = "walking", ["walk", "ing"]  # from GOLD
+    counts = [(word, 100_000)]
+    assert load_segmenter(f"gold:{gold_file},unseen=0.05", counts).segment(word) == morphs
+    lex = load_segmenter(f"gold:{gold_file},unseen=0.05,known=lexicon", counts)
+    assert lex.segment(word) == [word]
+    assert lex.segment("played") == ["play", "ed"]
+    with pytest.raises(MorphError, match="known=lexicon needs unseen=LAM"):
+        load_segmenter(f"gold:{gold_file},known=lexicon")
+    with pytest.raises(MorphError, match="takes 'gold' or 'lexicon'"):
+        load_segmenter(f"gold:{gold_file},unseen=0.05,known=every")
+    # Stored in a toksmith-morph file, the reloaded tokenizer cuts the same way.
+    tok = toksmith.train(
+        texts=[f"{word} played " * 50],
+        vocab_size=300,
+        algorithm="morph",
+        segmenter=f"gold:{gold_file},unseen=0.05,known=lexicon",
+        segment_at_encode=True,
+    )
+    out = tmp_path / "tok.json"
+    tok.save(out)
+    back = MorphTokenizer.from_file(out)
+    for text in (f" {word}", " played", " walked"):
+        assert back.encode(text) == tok.encode(text)
+
+
 def test_malformed_gold_and_unknown_segmenter(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("played\tplay @@ed\nno tab here\n", encoding="utf-8")

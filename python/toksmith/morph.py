@@ -4,11 +4,13 @@
 * `GoldSegmenter.load(path)`: SIGMORPHON 2022 gold segmentations (`word<TAB>morph @@morph ...`); only entries whose
   morphs join back to the word give boundaries, other words are not cut — or, with the spec
   `gold:FILE,unseen=LAM` (`load_segmenter(spec, word_counts)`, or as a training segmenter), cut by Viterbi under a
-  unigram lexicon of the file's morphs and the corpus's words (weight LAM), so frequent words stay whole.
+  unigram lexicon of the file's morphs and the corpus's words (weight LAM), so frequent words stay whole; with
+  `gold:FILE,unseen=LAM,known=lexicon` the words the file holds are cut by that lexicon too (rare ones keep their
+  gold analysis, frequent ones stay whole).
 * `LexiconSegmenter.load(path)`: roots + affixes (JSON, TSV, or a folder with `turkish-tokenizer`'s
   `kokler.json`/`ekler.json`/`bpe_tokenler.json`); longest root, then a chain of affixes (`compound=N`: a word
   with no complete chain may be read as up to three root + affix groups, later roots at least N chars long).
-* `load_segmenter(spec, word_counts)`: by spec, `gold:FILE[,unseen=LAM]`, `mdl[:weight=1.0,dampening=ones,seed=0]`,
+* `load_segmenter(spec, word_counts)`: by spec, `gold:FILE[,unseen=LAM[,known=lexicon]]`, `mdl[:weight=1.0,dampening=ones,seed=0]`,
   `lexicon:FILE[,compound=N]` (the specs of `toksmith train --algorithm morph --segmenter`).
 
 Segmenters see words: maximal runs of letters and combining marks. The tokenizer trainer lower-cases each word

@@ -201,7 +201,7 @@ impl Segmenter {
 /// `gold:FILE,unseen=LAM` (as the core's spec parser reads it): its unseen-word lexicon holds the corpus's words.
 fn gold_with_unseen(spec: &str) -> bool {
     spec.strip_prefix("gold:")
-        .is_some_and(|a| matches!(gold::parse_spec(a), Ok((_, Some(_)))))
+        .is_some_and(|a| gold::parse_spec(a).is_ok_and(|s| s.unseen.is_some()))
 }
 
 /// Whether a segmenter spec is learned from the corpus's word counts, so training builds it after counting:

@@ -2,9 +2,9 @@
 //!
 //! A `Segmenter` maps a lower-cased word (a maximal run of letters and marks) to its internal morph boundaries,
 //! as char offsets. Three are built in, chosen by a spec string (`from_spec`):
-//! * `gold:FILE[,unseen=LAM]` — segmentations read from a SIGMORPHON 2022 file (`gold.rs`); only entries whose
-//!   morphs join back to the word give (surface) boundaries; other words get none, or with `unseen` a Viterbi
-//!   segmentation under the file's morphs + the corpus's words.
+//! * `gold:FILE[,unseen=LAM[,known=lexicon]]` — segmentations read from a SIGMORPHON 2022 file (`gold.rs`); only
+//!   entries whose morphs join back to the word give (surface) boundaries; other words get none, or with `unseen`
+//!   a Viterbi segmentation under the file's morphs + the corpus's words (with `known=lexicon`, every word).
 //! * `mdl` — Morfessor-Baseline-style MDL segmentation learned from word counts (`mdl.rs`).
 //! * `lexicon:FILE[,compound=N]` — roots + affixes, longest root then an affix chain (`lexicon.rs`); FILE is our
 //!   JSON or TSV, or a folder holding `turkish-tokenizer`'s `kokler.json` and `ekler.json`.
