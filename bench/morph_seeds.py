@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Our `mdl` segmenter vs Morfessor Baseline over several seeds (issue 7, part b): boundary F1 on the surface gold
 entries of a SIGMORPHON 2022 dev file, both trained on its words (count 1 each), ours with `seed=s`, Morfessor with
-Python's `random.seed(s)` (it shuffles with `random`). Prints each seed and the mean / sd / range.
+Python's `random.seed(s)` (it shuffles with `random`). Prints each seed and the mean / sd / range of four
+segmentations: ours as it cuts by default (`decode=viterbi`: every word by Viterbi over the learned morphs), ours'
+training trees (`analysis`, what `decode=tree` gives), Morfessor's `segment` (its training trees, what the package
+returns for training words) and Morfessor's `viterbi_segment` of the same words.
 
     python bench/morph_seeds.py mon 10
 """
@@ -29,16 +32,18 @@ def f1(segs: dict[str, list[str]]) -> float:
     return boundary_prf((gold_bounds(ms) for _, ms in parts), pred).f1
 
 
-res = {"ours": [], "morfessor": []}
+res: dict[str, list[float]] = {"ours": [], "ours-tree": [], "morfessor": [], "morfessor-viterbi": []}
 for seed in range(n):
     seg = MdlSegmenter.train({w: 1 for w in words}, seed=seed)
     res["ours"].append(f1(dict(zip(words, seg.segment_many(words, threads=1)))))
+    res["ours-tree"].append(f1({w: seg.analysis(w) for w in words}))
     random.seed(seed)
     m = morfessor.BaselineModel()
     m.load_data([(1, w) for w in words])
     m.train_batch()
     res["morfessor"].append(f1({w: m.segment(w) for w in words}))
-    print(lang, seed, round(res["ours"][-1], 4), round(res["morfessor"][-1], 4), flush=True)
+    res["morfessor-viterbi"].append(f1({w: m.viterbi_segment(w)[0] for w in words}))
+    print(lang, seed, *(f"{k} {v[-1]:.4f}" for k, v in res.items()), flush=True)
 for k, v in res.items():
     print(
         lang,

@@ -17,7 +17,9 @@ Parts (``--part a,b,c``):
     numbers.
 (b) Our ``mdl`` segmenter vs Morfessor Baseline (``morfessor`` 2.0.6, default corpus weight 1.0, batch training)
     on the same word list (the gold dev words of a language, count 1 each); boundary P/R/F1 on its surface entries
-    and training + segmentation time. Both run in child processes (time, peak RSS of each).
+    and training + segmentation time. Both run in child processes (time, peak RSS of each). Each as it segments
+    by default: ours by Viterbi over its learned morphs (`decode=viterbi`), Morfessor by its training trees
+    (`segment`); `bench/morph_seeds.py` also scores the other way round for both, over seeds.
 (c) Turkish, FLORES ``tur_Latn`` devtest: tokens per word, bytes/token, dictionary-token share (roots/affixes of
     ``turkish-tokenizer``'s ``kokler.json``/``ekler.json``; an offline stand-in for TR%/Pure%, which need an online
     analyser), for ``turkish-tokenizer`` 1.0.4, GPT-2, cl100k, SmolLM2-135M and ours at 32,768 (plain BPE and
@@ -145,7 +147,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         c0 = time.process_time()
         seg = MdlSegmenter.train({w: 1 for w in words})  # corpus weight 1.0, as Morfessor's default
         t1, c1 = time.perf_counter(), time.process_time()
-        segs = dict(zip(words, seg.segment_many(words, threads=1)))
+        segs = dict(zip(words, seg.segment_many(words, threads=1)))  # default decode=viterbi
         t2, c2 = time.perf_counter(), time.process_time()
         Path(spec["out"]).write_text(json.dumps(segs, ensure_ascii=False), encoding="utf-8")
         return {

@@ -233,8 +233,13 @@ def test_mdl_learns_and_is_deterministic() -> None:
     assert m.segment("players") in (["play", "ers"], ["play", "er", "s"])
     for w in words:
         assert "".join(m.segment(w)) == w
-    # The cost kept during training equals the cost of the final segmentations recomputed from scratch.
-    lex, corpus = mdl_cost([(w, 1, m.segment(w)) for w in words])
+        assert m.segment(w) == m.viterbi(w)  # decode=viterbi, the default
+    tree = MdlSegmenter.train(words, decode="tree")
+    assert all(tree.segment(w) == m.analysis(w) for w in words)
+    with pytest.raises(MorphError, match="unknown decode"):
+        MdlSegmenter.train(words, decode="best")
+    # The cost kept during training equals the cost of the final analyses (training trees) recomputed.
+    lex, corpus = mdl_cost([(w, 1, m.analysis(w)) for w in words])
     assert lex + corpus == pytest.approx(m.cost(), rel=1e-9)
     flat = sum(mdl_cost([(w, 1, [w]) for w in words]))
     assert m.cost() < flat

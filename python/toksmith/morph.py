@@ -10,8 +10,9 @@
 * `LexiconSegmenter.load(path)`: roots + affixes (JSON, TSV, or a folder with `turkish-tokenizer`'s
   `kokler.json`/`ekler.json`/`bpe_tokenler.json`); longest root, then a chain of affixes (`compound=N`: a word
   with no complete chain may be read as up to three root + affix groups, later roots at least N chars long).
-* `load_segmenter(spec, word_counts)`: by spec, `gold:FILE[,unseen=LAM[,known=lexicon]]`, `mdl[:weight=1.0,dampening=ones,seed=0]`,
-  `lexicon:FILE[,compound=N]` (the specs of `toksmith train --algorithm morph --segmenter`).
+* `load_segmenter(spec, word_counts)`: by spec, `gold:FILE[,unseen=LAM[,known=lexicon]]`,
+  `mdl[:weight=1.0,dampening=ones,seed=0,decode=viterbi]`, `lexicon:FILE[,compound=N]` (the specs of
+  `toksmith train --algorithm morph --segmenter`).
 
 Segmenters see words: maximal runs of letters and combining marks. The tokenizer trainer lower-cases each word
 char by char before asking for its boundaries; gold and lexicon lookups lower-case too, `mdl` takes words as
@@ -98,10 +99,17 @@ class MdlSegmenter(Segmenter):
         seed: int = 0,
         finish_threshold: float = 0.005,
         max_epochs: int = 100,
+        decode: str = "viterbi",
     ) -> MdlSegmenter:
         """Learn from `word_counts` (a dict word → count, (word, count) pairs, or words, each counted once).
-        `dampening`: `ones` (each word type once, Morfessor's command-line default), `log` or `none`."""
-        return cls(_core.train_mdl(_pairs(word_counts), corpus_weight, dampening, seed, finish_threshold, max_epochs))
+        `dampening`: `ones` (each word type once, Morfessor's command-line default), `log` or `none`.
+        `decode`: how `segment` cuts words: `viterbi` (every word by Viterbi over the learned morphs, as a stored
+        tokenizer does) or `tree` (training words by their training tree, as Morfessor's `segment`)."""
+        return cls(
+            _core.train_mdl(
+                _pairs(word_counts), corpus_weight, dampening, seed, finish_threshold, max_epochs, decode
+            )
+        )
 
     def cost(self) -> float:
         return self._core.cost()
@@ -112,6 +120,11 @@ class MdlSegmenter(Segmenter):
     def viterbi(self, word: str) -> list[str]:
         """Viterbi segmentation over the learned morphs (what words unseen in training get)."""
         return self._core.viterbi(word)
+
+    def analysis(self, word: str) -> list[str]:
+        """A training word's training tree (Morfessor's `segment`; `cost()` is the cost of these), or Viterbi
+        for other words."""
+        return self._core.analysis(word)
 
 
 class GoldSegmenter(Segmenter):

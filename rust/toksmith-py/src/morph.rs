@@ -16,7 +16,7 @@ use toksmith_core::morph::encode::{
 };
 use toksmith_core::morph::gold::{self, GoldSegmenter};
 use toksmith_core::morph::lexicon::LexiconSegmenter;
-use toksmith_core::morph::mdl::{Dampening, MdlConfig, MdlSegmenter};
+use toksmith_core::morph::mdl::{Dampening, Decode, MdlConfig, MdlSegmenter};
 use toksmith_core::morph::{self, MorphError as CoreError, Segmenter as CoreSeg};
 
 create_exception!(
@@ -171,6 +171,12 @@ impl Segmenter {
     fn morphs(&self) -> PyResult<Vec<(String, u64)>> {
         Ok(self.mdl()?.morphs())
     }
+    /// mdl: a training word's training tree (Morfessor's `segment`; the model's cost is the cost of these), or
+    /// Viterbi for other words.
+    fn analysis(&self, word: &str) -> PyResult<Vec<String>> {
+        let m = self.mdl()?;
+        Ok(morph::split_at_chars(word, &m.analysis(word)))
+    }
     /// mdl: Viterbi segmentation over the morph lexicon (what unseen words get), even for training words.
     fn viterbi(&self, word: &str) -> PyResult<Vec<String>> {
         let m = self.mdl()?;
@@ -249,7 +255,8 @@ pub(crate) fn load_segmenter(
 /// Train an mdl (Morfessor-Baseline-style) segmenter on (word, count) pairs.
 #[pyfunction]
 #[pyo3(signature = (word_counts, corpus_weight=1.0, dampening="ones", seed=0, finish_threshold=0.005,
-                    max_epochs=100))]
+                    max_epochs=100, decode="viterbi"))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_mdl(
     py: Python<'_>,
     word_counts: Vec<(String, u64)>,
@@ -258,7 +265,11 @@ pub(crate) fn train_mdl(
     seed: u64,
     finish_threshold: f64,
     max_epochs: usize,
+    decode: &str,
 ) -> PyResult<Segmenter> {
+    let decode = Decode::parse(decode).ok_or_else(|| {
+        MorphError::new_err(format!("unknown decode '{decode}' (known: viterbi, tree)"))
+    })?;
     let damp = Dampening::parse(dampening).ok_or_else(|| {
         MorphError::new_err(format!(
             "unknown dampening '{dampening}' (known: none, log, ones)"
@@ -270,6 +281,7 @@ pub(crate) fn train_mdl(
         seed,
         finish_threshold,
         max_epochs,
+        decode,
         ..Default::default()
     };
     let m = py

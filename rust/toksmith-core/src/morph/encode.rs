@@ -250,7 +250,13 @@ impl Stored {
                 }
                 v
             }
-            Stored::Mdl(m) => json!({"kind": "mdl", "morphs": m.morphs}),
+            Stored::Mdl(m) => {
+                let mut v = json!({"kind": "mdl", "morphs": m.morphs});
+                if let Some(t) = m.total {
+                    v["total"] = json!(t);
+                }
+                v
+            }
         }
     }
 
@@ -312,7 +318,8 @@ impl Stored {
                         .ok_or_else(|| bad("mdl needs morphs"))?,
                 )
                 .map_err(|e| bad(&e.to_string()))?;
-                Ok(Stored::Mdl(MdlViterbi::new(morphs)))
+                let total = v.get("total").and_then(Value::as_i64);
+                Ok(Stored::Mdl(MdlViterbi::with_total(morphs, total)))
             }
             _ => Err(bad("unknown kind")),
         }

@@ -11,9 +11,13 @@
 //! `ln n!` is exact below 20 and Stirling's approximation above, as in Morfessor. Training is Morfessor's batch
 //! recursive splitting: every word is a binary tree whose leaves are morphs; each epoch visits the words in a
 //! seeded random order and re-splits each one top-down at the split (or no split) of lowest total cost; it stops
-//! when an epoch gains less than `finish_threshold` nats per word token (at least two epochs). Words seen in
-//! training are segmented by their tree, other words by Viterbi over the morph lexicon (Morfessor's
-//! `viterbi_segment` without smoothing: unknown single letters at a large cost).
+//! when an epoch gains less than `finish_threshold` nats per word token (at least two epochs).
+//!
+//! Segmenting (`decode`): by default every word, seen in training or not, gets its Viterbi segmentation over the
+//! learned morph lexicon (Morfessor's `viterbi_segment` without smoothing: unknown single letters at a large
+//! cost). That is what a stored tokenizer can reproduce (it keeps the lexicon, not the trees), and on the
+//! SIGMORPHON words it scores higher boundary F1 than the training trees (bench/RESULTS.md, section 8 (b)).
+//! `decode=tree` gives training words their training tree instead (Morfessor's `segment`); `analysis` always does.
 
 use super::{MorphError, Segmenter};
 use rustc_hash::FxHashMap;
@@ -26,6 +30,25 @@ pub enum Dampening {
     Log,
     /// Every word type counts once (Morfessor's command-line default).
     Ones,
+}
+
+/// How a trained model segments words (module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decode {
+    /// Viterbi over the morph lexicon for every word.
+    Viterbi,
+    /// Training words by their training tree, other words by Viterbi.
+    Tree,
+}
+
+impl Decode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viterbi" => Some(Decode::Viterbi),
+            "tree" => Some(Decode::Tree),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +64,7 @@ pub struct MdlConfig {
     pub max_len: usize,
     /// Words counted fewer times (before dampening) are left out of training (they get Viterbi); 1 keeps all.
     pub min_count: u64,
+    pub decode: Decode,
 }
 
 impl Default for MdlConfig {
@@ -53,13 +77,14 @@ impl Default for MdlConfig {
             max_epochs: 100,
             max_len: 30,
             min_count: 1,
+            decode: Decode::Viterbi,
         }
     }
 }
 
 impl MdlConfig {
     /// `KEY=VALUE,...` with keys `weight`, `dampening` (none|log|ones), `seed`, `threshold`, `epochs`,
-    /// `min_count`.
+    /// `min_count`, `decode` (viterbi|tree).
     pub fn parse(s: &str) -> Result<Self, MorphError> {
         let mut c = MdlConfig::default();
         for kv in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
@@ -74,9 +99,10 @@ impl MdlConfig {
                 "threshold" => c.finish_threshold = v.parse().map_err(|_| bad())?,
                 "epochs" => c.max_epochs = v.parse().map_err(|_| bad())?,
                 "min_count" => c.min_count = v.parse().map_err(|_| bad())?,
+                "decode" => c.decode = Decode::parse(v).ok_or_else(bad)?,
                 _ => {
                     return Err(MorphError::Config(format!(
-                    "unknown mdl option '{k}' (known: weight, dampening, seed, threshold, epochs, min_count)"
+                    "unknown mdl option '{k}' (known: weight, dampening, seed, threshold, epochs, min_count, decode)"
                 )))
                 }
             }
@@ -257,6 +283,7 @@ pub struct MdlSegmenter {
     atoms: Atoms,
     weight: f64,
     max_len: usize,
+    decode: Decode,
     /// Epochs run.
     pub epochs: usize,
     /// Training words (types).
@@ -284,6 +311,7 @@ impl MdlSegmenter {
             atoms: Atoms::default(),
             weight,
             max_len,
+            decode: Decode::Viterbi,
             epochs: 0,
             words: 0,
         }
@@ -293,6 +321,7 @@ impl MdlSegmenter {
     pub fn train(words: &[(String, u64)], cfg: &MdlConfig) -> Result<Self, MorphError> {
         cfg.check()?;
         let mut m = Self::empty(cfg.corpus_weight, cfg.max_len);
+        m.decode = cfg.decode;
         let mut merged: FxHashMap<&str, u64> = FxHashMap::default();
         for (w, c) in words {
             if !w.is_empty() {
@@ -533,6 +562,18 @@ impl MdlSegmenter {
         }
     }
 
+    /// The training tree's morphs of a training word (Morfessor's `segment`), whatever `decode` says; other
+    /// words get Viterbi. The model's cost is the cost of these analyses.
+    pub fn analysis(&self, word: &str) -> Vec<usize> {
+        if self.analyses.get(word).is_some_and(|n| n.count > 0) {
+            let mut out = Vec::new();
+            self.tree(word, &mut out, 0);
+            out
+        } else {
+            self.viterbi(word)
+        }
+    }
+
     /// Whether `word` was a training word.
     pub fn knows(&self, word: &str) -> bool {
         self.analyses
@@ -593,12 +634,9 @@ impl Segmenter for MdlSegmenter {
         "mdl".into()
     }
     fn boundaries(&self, word: &str) -> Vec<usize> {
-        if self.analyses.get(word).is_some_and(|n| n.count > 0) {
-            let mut out = Vec::new();
-            self.tree(word, &mut out, 0);
-            out
-        } else {
-            self.viterbi(word)
+        match self.decode {
+            Decode::Tree => self.analysis(word),
+            Decode::Viterbi => self.viterbi(word),
         }
     }
 }
@@ -608,22 +646,35 @@ impl Segmenter for MdlSegmenter {
 #[derive(Clone, Debug)]
 pub struct MdlViterbi {
     pub morphs: Vec<(String, u64)>,
+    /// Morph tokens + word tokens of the trained model (Viterbi's log-probability denominator), when it came from
+    /// one; `None`: each unit counts as its own word (the gold unseen-word lexicon, older files).
+    pub total: Option<i64>,
     inner: MdlSegmenter,
 }
 
 impl MdlViterbi {
     pub fn new(morphs: Vec<(String, u64)>) -> Self {
+        Self::with_total(morphs, None)
+    }
+    pub fn with_total(morphs: Vec<(String, u64)>, total: Option<i64>) -> Self {
         let items: Vec<(&str, u64, Vec<&str>)> = morphs
             .iter()
             .map(|(m, c)| (m.as_str(), *c, vec![m.as_str()]))
             .collect();
+        let mut inner = MdlSegmenter::from_segmentations(&items, 1.0);
+        if let Some(t) = total.filter(|&t| t > inner.corpus.tokens) {
+            inner.corpus.boundaries = t - inner.corpus.tokens;
+        }
         MdlViterbi {
-            inner: MdlSegmenter::from_segmentations(&items, 1.0),
+            inner,
             morphs,
+            total,
         }
     }
+    /// The model as a stored tokenizer keeps it: segments every word exactly as the model's default
+    /// (`decode=viterbi`) does.
     pub fn from_model(m: &MdlSegmenter) -> Self {
-        Self::new(m.morphs())
+        Self::with_total(m.morphs(), Some(m.corpus.tokens + m.corpus.boundaries))
     }
 }
 
@@ -710,7 +761,7 @@ mod tests {
         // The cost kept incrementally equals the cost recomputed from the final segmentations.
         let segs: Vec<(String, Vec<String>)> = list
             .iter()
-            .map(|(w, _)| (w.clone(), m.segment(w)))
+            .map(|(w, _)| (w.clone(), super::super::split_at_chars(w, &m.analysis(w))))
             .collect();
         let items: Vec<(&str, u64, Vec<&str>)> = segs
             .iter()
@@ -724,6 +775,21 @@ mod tests {
             m.cost()
         );
         assert_eq!(m.segment("walking"), vec!["walk", "ing"]);
+        // decode=tree: training words by their tree (the analysis), the default Viterbi may differ from it.
+        let tree = MdlSegmenter::train(&list, &MdlConfig::parse("decode=tree").unwrap()).unwrap();
+        for (w, _) in &list {
+            assert_eq!(tree.boundaries(w), m.analysis(w));
+            assert_eq!(m.boundaries(w), m.viterbi(w));
+        }
+        // The frozen form a tokenizer file stores cuts every word as the model does.
+        let frozen = MdlViterbi::from_model(&m);
+        for w in list
+            .iter()
+            .map(|(w, _)| w.as_str())
+            .chain(["kicking", "walkers", "xyz"])
+        {
+            assert_eq!(frozen.boundaries(w), m.boundaries(w), "{w}");
+        }
         // Unseen word: Viterbi over the morphs.
         assert_eq!(m.segment("kicking"), vec!["kick", "ing"]);
         // Same seed, same model; morphs join back to the word.
