@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -58,6 +59,15 @@ def test_gold_on_real_sigmorphon(shared: Path) -> None:
     assert g.segment(word) == [m.removeprefix("@@") for m in seg.split()]
 
 
+def _train_save_reload(text: str, segmenter: str, tmp_path: Path) -> tuple[Any, MorphTokenizer, dict[str, Any]]:
+    """A morph tokenizer trained on `text` with the segmenter at encode time, saved, and loaded back; with the
+    segmenter as the file stores it."""
+    tok = toksmith.train(texts=[text], vocab_size=300, algorithm="morph", segmenter=segmenter, segment_at_encode=True)
+    out = tmp_path / "tok.json"
+    tok.save(out)
+    return tok, MorphTokenizer.from_file(out), json.loads(out.read_text(encoding="utf-8"))["segmenter"]
+
+
 def test_gold_unseen_words_cut_by_gold_morphs(gold_file: Path, tmp_path: Path) -> None:
     # Without the option an unseen word is not cut; with it, "walked" (never in the file) is cut into the file's
     # morphs, while a word frequent in the corpus stays whole.
@@ -70,19 +80,10 @@ def test_gold_unseen_words_cut_by_gold_morphs(gold_file: Path, tmp_path: Path) -
         load_segmenter(f"gold:{gold_file},unseen=-1")
     # As a training segmenter the lexicon takes the corpus's words; stored in the file, the reloaded tokenizer
     # cuts the same way (the unseen word "walked" at walk|ed).
-    text = "talked talked talked walking played " * 40
-    tok = toksmith.train(
-        texts=[text],
-        vocab_size=300,
-        algorithm="morph",
-        segmenter=f"gold:{gold_file},unseen=0.05",
-        segment_at_encode=True,
+    tok, back, stored = _train_save_reload(
+        "talked talked talked walking played " * 40, f"gold:{gold_file},unseen=0.05", tmp_path
     )
-    out = tmp_path / "tok.json"
-    tok.save(out)
-    stored = json.loads(out.read_text(encoding="utf-8"))["segmenter"]
     assert stored["kind"] == "gold" and ["talked", 120] in stored["unseen"]  # 3 x 40 occurrences
-    back = MorphTokenizer.from_file(out)
     assert "unseen words by Viterbi" in back.segmenter
     ids = tok.encode(" walked")
     assert back.encode(" walked") == ids and back.decode(ids) == " walked"
@@ -105,16 +106,7 @@ def test_gold_known_lexicon_keeps_frequent_known_words_whole(gold_file: Path, tm
     with pytest.raises(MorphError, match="takes 'gold' or 'lexicon'"):
         load_segmenter(f"gold:{gold_file},unseen=0.05,known=every")
     # Stored in a toksmith-morph file, the reloaded tokenizer cuts the same way.
-    tok = toksmith.train(
-        texts=[f"{word} played " * 50],
-        vocab_size=300,
-        algorithm="morph",
-        segmenter=f"gold:{gold_file},unseen=0.05,known=lexicon",
-        segment_at_encode=True,
-    )
-    out = tmp_path / "tok.json"
-    tok.save(out)
-    back = MorphTokenizer.from_file(out)
+    tok, back, _ = _train_save_reload(f"{word} played " * 50, f"gold:{gold_file},unseen=0.05,known=lexicon", tmp_path)
     for text in (f" {word}", " played", " walked"):
         assert back.encode(text) == tok.encode(text)
 
