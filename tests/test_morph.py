@@ -84,7 +84,7 @@ def test_gold_unseen_words_cut_by_gold_morphs(gold_file: Path, tmp_path: Path) -
         "talked talked talked walking played " * 40, f"gold:{gold_file},unseen=0.05", tmp_path
     )
     assert stored["kind"] == "gold" and ["talked", 120] in stored["unseen"]  # 3 x 40 occurrences
-    assert "unseen words by Viterbi" in back.segmenter
+    assert "gold analysis, unseen words by Viterbi" in back.segmenter
     ids = tok.encode(" walked")
     assert back.encode(" walked") == ids and back.decode(ids) == " walked"
     pieces = [tok.id_to_bytes(i) for i in ids]
@@ -109,6 +109,7 @@ def test_gold_known_lexicon_keeps_frequent_known_words_whole(gold_file: Path, tm
     tok, back, _ = _train_save_reload(f"{word} played " * 50, f"gold:{gold_file},unseen=0.05,known=lexicon", tmp_path)
     for text in (f" {word}", " played", " walked"):
         assert back.encode(text) == tok.encode(text)
+    assert "known=lexicon: all words by Viterbi" in back.segmenter
 
 
 def test_malformed_gold_and_unknown_segmenter(tmp_path: Path) -> None:

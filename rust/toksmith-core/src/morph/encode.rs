@@ -202,8 +202,13 @@ impl Stored {
         match self {
             Stored::Gold(g) => match &g.unseen {
                 Some(u) => format!(
-                    "{} + unseen words by Viterbi over a lexicon of {} morphs and corpus words",
+                    "{}: {} words by Viterbi over a lexicon of {} morphs and corpus words",
                     g.name(),
+                    if g.name().ends_with(",known=lexicon") {
+                        "all"
+                    } else {
+                        "file words by their gold analysis, unseen"
+                    },
                     u.morphs.len()
                 ),
                 None => g.name(),
