@@ -106,9 +106,7 @@ class MdlSegmenter(Segmenter):
         `decode`: how `segment` cuts words: `viterbi` (every word by Viterbi over the learned morphs, as a stored
         tokenizer does) or `tree` (training words by their training tree, as Morfessor's `segment`)."""
         return cls(
-            _core.train_mdl(
-                _pairs(word_counts), corpus_weight, dampening, seed, finish_threshold, max_epochs, decode
-            )
+            _core.train_mdl(_pairs(word_counts), corpus_weight, dampening, seed, finish_threshold, max_epochs, decode)
         )
 
     def cost(self) -> float:

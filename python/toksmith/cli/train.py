@@ -97,10 +97,10 @@ def train(
         "--segmenter",
         help="morph: gold:FILE (SIGMORPHON 2022 word<TAB>morph @@morph; gold:FILE,unseen=0.05 also cuts words the "
         "file lacks, by its morphs and the corpus's words; add ,known=lexicon to cut the words it holds that way "
-        "too, so frequent ones stay whole), mdl (Morfessor-style, learned from the "
-        "corpus; mdl:weight=1,dampening=ones,seed=0,decode=viterbi|tree) or lexicon:FILE (roots+affixes JSON/TSV, or a folder with "
-        "turkish-tokenizer's kokler.json/ekler.json; lexicon:FILE,compound=N also reads a word with no complete "
-        "root+affix parse as up to 3 root+affix groups, later roots at least N chars).",
+        "too, so frequent ones stay whole), mdl (Morfessor-style, learned from the corpus; "
+        "mdl:weight=1,dampening=ones,seed=0,decode=viterbi|tree) or lexicon:FILE (roots+affixes JSON/TSV, or a "
+        "folder with turkish-tokenizer's kokler.json/ekler.json; lexicon:FILE,compound=N also reads a word with "
+        "no complete root+affix parse as up to 3 root+affix groups, later roots at least N chars).",
     ),
     boundary_penalty: float = typer.Option(
         0.0,
