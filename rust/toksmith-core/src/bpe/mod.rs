@@ -109,13 +109,18 @@ struct Merge {
     pair: u64,
 }
 
+/// The words that gained each new pair in one merge: (pair, words in ascending order).
+type NewPairs = Vec<(u64, Vec<u32>)>;
+
 /// Apply a merge to the words `idx` (sorted, distinct, global ids; `words` starts at id `base`), adding pair
-/// count changes to `deltas` and the (new pair, word) occurrences to `new_pairs` in word order.
+/// count changes to `deltas` and, per new pair, the words that gained it to `new_pairs`.
 ///
 /// Every changed pair has `a`, `b` or `c` on one side, so the changes are gathered per neighbour token (left of
 /// a merged occurrence: `(p, a)` falls and `(p, c)` rises by the same count; right: `(b, n)` and `(c, n)`) in two
 /// small maps and turned into pair deltas once per merge: two small-map updates per occurrence instead of five
-/// updates of the big delta map. Sums are order-free, so the result is the same.
+/// updates of the big delta map. Sums are order-free, so the result is the same. The same maps collect each
+/// neighbour's words, so the big per-pair word lists are looked up once per new pair, not once per occurrence
+/// (their order does not matter: a merge sorts and dedups its list).
 fn merge_words(
     words: &mut [Vec<u32>],
     base: u32,
@@ -123,11 +128,11 @@ fn merge_words(
     counts: &[u64],
     m: Merge,
     deltas: &mut FxHashMap<u64, i64>,
-    new_pairs: &mut Vec<(u64, u32)>,
+    new_pairs: &mut NewPairs,
 ) {
     let Merge { a, b, c, pair } = m;
-    let mut left: FxHashMap<u32, i64> = FxHashMap::default();
-    let mut right: FxHashMap<u32, i64> = FxHashMap::default();
+    let mut left: FxHashMap<u32, (i64, Vec<u32>)> = FxHashMap::default();
+    let mut right: FxHashMap<u32, (i64, Vec<u32>)> = FxHashMap::default();
     let mut merged: i64 = 0;
     for &w in idx {
         let cnt = counts[w as usize] as i64;
@@ -139,15 +144,19 @@ fn merge_words(
         while r < len {
             if r + 1 < len && syms[r] == a && syms[r + 1] == b {
                 if out > 0 {
-                    let p = syms[out - 1];
-                    *left.entry(p).or_insert(0) += cnt;
-                    new_pairs.push((pack(p, c), w));
+                    let e = left.entry(syms[out - 1]).or_default();
+                    e.0 += cnt;
+                    if e.1.last() != Some(&w) {
+                        e.1.push(w);
+                    }
                 }
                 merged += cnt;
                 if r + 2 < len {
-                    let nx = syms[r + 2];
-                    *right.entry(nx).or_insert(0) += cnt;
-                    new_pairs.push((pack(c, nx), w));
+                    let e = right.entry(syms[r + 2]).or_default();
+                    e.0 += cnt;
+                    if e.1.last() != Some(&w) {
+                        e.1.push(w);
+                    }
                 }
                 syms[out] = c;
                 r += 2;
@@ -162,13 +171,15 @@ fn merge_words(
     if merged != 0 {
         *deltas.entry(pair).or_insert(0) -= merged;
     }
-    for (p, v) in left {
+    for (p, (v, ws)) in left {
         *deltas.entry(pack(p, a)).or_insert(0) -= v;
         *deltas.entry(pack(p, c)).or_insert(0) += v;
+        new_pairs.push((pack(p, c), ws));
     }
-    for (nx, v) in right {
+    for (nx, (v, ws)) in right {
         *deltas.entry(pack(b, nx)).or_insert(0) -= v;
         *deltas.entry(pack(c, nx)).or_insert(0) += v;
+        new_pairs.push((pack(c, nx), ws));
     }
 }
 
@@ -179,7 +190,7 @@ fn merge_words_par(
     idx: &[u32],
     counts: &[u64],
     m: Merge,
-) -> (FxHashMap<u64, i64>, Vec<(u64, u32)>) {
+) -> (FxHashMap<u64, i64>, NewPairs) {
     if idx.len() <= PAR_GRAIN {
         let mut d = FxHashMap::default();
         let mut n = Vec::new();
@@ -219,7 +230,7 @@ pub struct BpeState {
     pair_words: FxHashMap<u64, Vec<u32>>,
     n_special: usize,
     scratch_deltas: FxHashMap<u64, i64>,
-    scratch_new: Vec<(u64, u32)>,
+    scratch_new: NewPairs,
 }
 
 impl BpeState {
@@ -402,10 +413,12 @@ impl BpeState {
                 grew.push(p);
             }
         }
-        for &(p, w) in new_pairs.iter() {
+        for (p, ws) in new_pairs.drain(..) {
             let e = self.pair_words.entry(p).or_default();
-            if e.last() != Some(&w) {
-                e.push(w);
+            if e.is_empty() {
+                *e = ws;
+            } else {
+                e.extend(ws);
             }
         }
         self.scratch_deltas = deltas;

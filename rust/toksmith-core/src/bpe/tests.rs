@@ -259,7 +259,16 @@ fn parallel_merge_matches_serial() {
             }
             let mut counts: Vec<(u64, i64)> = st.pair_counts.into_iter().collect();
             counts.sort_unstable();
-            let mut lists: Vec<(u64, Vec<u32>)> = st.pair_words.into_iter().collect();
+            // Each pair's word list is a set (a merge sorts and dedups it): compare them as sets.
+            let mut lists: Vec<(u64, Vec<u32>)> = st
+                .pair_words
+                .into_iter()
+                .map(|(p, mut ws)| {
+                    ws.sort_unstable();
+                    ws.dedup();
+                    (p, ws)
+                })
+                .collect();
             lists.sort_unstable();
             (st.words, st.merges, counts, lists)
         })
