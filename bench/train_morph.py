@@ -246,7 +246,6 @@ def part_a(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 "\n".join(lines) + "\n",
                 tmp,
                 lang=WORDFREQ_LANG[lang],
-                size=args.wordfreq_size,
             )
             print(json.dumps({"lang": lang, "wordfreq_corpus": info}), flush=True)
         heldout = flores(code, "devtest")
@@ -462,7 +461,7 @@ WORDFREQ_LANG = {"eng": "en", "ces": "cs", "hun": "hu", "fra": "fr", "spa": "es"
 
 
 def wordfreq_corpus(
-    wheel: Path, raw: str, dest: Path, scale: float = 2e6, lang: str = "tr", size: str = "small"
+    wheel: Path, raw: str, dest: Path, scale: float = 2e6, lang: str = "tr"
 ) -> tuple[Path, dict[str, Any]]:
     """`raw` followed by the word list of language `lang` in the PyPI package `wordfreq` 3.1.1
     (`wordfreq/data/small_LANG.msgpack.gz`: lower-cased words with frequency >= 1e-6, in centibel bins; Turkish:
@@ -475,10 +474,7 @@ def wordfreq_corpus(
     import msgpack  # wordfreq's own dependency; only the bench needs it
 
     with zipfile.ZipFile(wheel) as z:
-        names = set(z.namelist())
-        if f"wordfreq/data/{size}_{lang}.msgpack.gz" not in names:
-            size = "small"  # wordfreq has a large list for some languages only (not hu, tr)
-        bins = msgpack.unpackb(gzip.decompress(z.read(f"wordfreq/data/{size}_{lang}.msgpack.gz")), raw=False)
+        bins = msgpack.unpackb(gzip.decompress(z.read(f"wordfreq/data/small_{lang}.msgpack.gz")), raw=False)
     rate = capital_rate(raw)
     cap = {"i": "İ", "ı": "I"} if lang == "tr" else {}
     out = dest / f"{lang}.wordfreq.txt"
@@ -495,7 +491,7 @@ def wordfreq_corpus(
                 words += 1
                 total += lc + uc
     return out, {
-        "wordfreq_list": f"{size}_{lang}",
+        "wordfreq_list": f"small_{lang}",
         "wordfreq_words": words,
         "wordfreq_tokens": total,
         "capital_rate": rate,
@@ -802,13 +798,6 @@ def main() -> None:
         choices=["flores+words", "words", "flores+words+wordfreq"],
         help="part a training corpus: FLORES dev + the gold train words, or the gold train words alone, or FLORES "
         "dev + train words + the language's wordfreq list as counts (not for mon: wordfreq has none)",
-    )
-    ap.add_argument(
-        "--wordfreq-size",
-        default="small",
-        choices=["small", "large"],
-        help="part a with flores+words+wordfreq: wordfreq's small list (frequency >= 1e-6) or its large one "
-        "(>= 1e-8; cs, en, es, fr, it only, others fall back to small)",
     )
     ap.add_argument(
         "--official-train",

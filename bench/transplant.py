@@ -288,8 +288,14 @@ def main() -> None:
     if args.part:
         before = load_avg()
         t0 = time.perf_counter()
-        parts = {"donor": part_donor, "nodonor": part_nodonor, "langs": part_langs, "peer": part_peer}
-        res = {**parts, "tokenadapt": part_tokenadapt}[args.part](args)
+        parts = {
+            "donor": part_donor,
+            "nodonor": part_nodonor,
+            "langs": part_langs,
+            "peer": part_peer,
+            "tokenadapt": part_tokenadapt,
+        }
+        res = parts[args.part](args)
         res["load_before"], res["load_after"] = before, load_avg()
         res["when"] = (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + f", part took {time.perf_counter() - t0:.0f} s"

@@ -204,7 +204,7 @@ impl Stored {
                 Some(u) => format!(
                     "{}: {} words by Viterbi over a lexicon of {} morphs and corpus words",
                     g.name(),
-                    if g.name().ends_with(",known=lexicon") {
+                    if g.all_by_lexicon_now() {
                         "all"
                     } else {
                         "file words by their gold analysis, unseen"

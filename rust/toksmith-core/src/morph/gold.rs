@@ -168,6 +168,12 @@ impl GoldSegmenter {
         self
     }
 
+    /// Whether every word goes through the unseen-word lexicon: it exists and no per-word analysis is kept (as
+    /// after `known=lexicon`).
+    pub fn all_by_lexicon_now(&self) -> bool {
+        self.unseen.is_some() && self.map.is_empty()
+    }
+
     /// Cut words the file does not hold by Viterbi under the file's morphs + `words` weighted `lam` (module doc).
     pub fn with_unseen(mut self, words: &[(String, u64)], lam: f64) -> Self {
         let scale = (1.0 / lam).round().max(1.0) as u64;
